@@ -1,0 +1,17 @@
+"""Powertools Logger and Metrics, shared by the handler and the drain flow.
+
+Tracing (X-Ray through Powertools Tracer) is imported only when TRACING_ENABLED is true, so a
+function without tracing does not pay for the X-Ray SDK at cold start.
+"""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools import Logger, Metrics
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "ecs-drain-hook")
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "EcsDrainHook")
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
