@@ -1,0 +1,1 @@
+"""CDK app for ecs-drain-hook: the reusable EcsDrainHook construct and the stack app.py builds."""

@@ -1,0 +1,171 @@
+"""What app.py reads from CDK context (-c key=value), checked before anything is built."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from infra.settings import DrainSettings, SettingsError
+
+ATTACH_USAGE = "-c cluster_name=<ECS cluster> -c asg_names=<group>[,<group>...]"
+DEMO_USAGE = "-c demo=true"
+DEFAULT_ATTACH_STACK = "EcsDrainHook"
+DEFAULT_DEMO_STACK = "EcsDrainHookDemo"
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)  # fmt: skip
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_ASG_NAME = re.compile(r"^[^:]{1,255}$")
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+
+
+class ContextError(ValueError):
+    """Missing, malformed or contradictory -c values; the message names the keys to set."""
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    demo: bool
+    stack_name: str
+    cluster_name: str | None
+    asg_names: tuple[str, ...]
+    settings: DrainSettings
+    hook_name: str
+    alarm_topic_arn: str | None
+    log_retention_days: int
+    reserved_concurrency: int | None
+    managed_draining: bool | None
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> AppConfig:
+        """Build from a context getter (app.node.try_get_context)."""
+        demo = _bool(get, "demo", default=False)
+        cluster_name = _str(get, "cluster_name")
+        asg_names = tuple(n.strip() for n in (_str(get, "asg_names") or "").split(",") if n.strip())
+        managed = _str(get, "managed_draining")
+        if demo:
+            given = [k for k, v in (("cluster_name", cluster_name), ("asg_names", asg_names)) if v]
+            if given:
+                raise ContextError(
+                    f"-c demo=true builds its own cluster and group: drop {', '.join(given)} "
+                    f"or drop demo (attach mode: {ATTACH_USAGE})"
+                )
+            if managed is not None:
+                raise ContextError(
+                    "-c managed_draining applies to attach mode only: demo mode always disables "
+                    "managed draining on its capacity provider"
+                )
+        else:
+            missing = [
+                k for k, v in (("cluster_name", cluster_name), ("asg_names", asg_names)) if not v
+            ]
+            if missing:
+                raise ContextError(
+                    f"missing context: {', '.join('-c ' + k for k in missing)}. Attach to an "
+                    f"existing cluster with {ATTACH_USAGE}, or build a demo with {DEMO_USAGE}"
+                )
+            assert cluster_name is not None
+            if not _CLUSTER_NAME.match(cluster_name):
+                raise ContextError(
+                    f"-c cluster_name must be an ECS cluster name, not {cluster_name!r}"
+                )
+            bad = [n for n in asg_names if not _ASG_NAME.match(n)]
+            if bad:
+                raise ContextError(f"-c asg_names has invalid group names: {bad}")
+            if len(set(asg_names)) != len(asg_names):
+                raise ContextError(f"-c asg_names lists a group twice: {','.join(asg_names)}")
+        if managed not in (None, "enabled", "disabled"):
+            raise ContextError("-c managed_draining must be enabled or disabled")
+
+        stack_name = _str(get, "stack_name") or (
+            DEFAULT_DEMO_STACK if demo else DEFAULT_ATTACH_STACK
+        )
+        if not _STACK_NAME.match(stack_name):
+            raise ContextError(
+                f"-c stack_name is not a valid CloudFormation stack name: {stack_name!r}"
+            )
+        alarm_topic_arn = _str(get, "alarm_topic_arn")
+        if alarm_topic_arn is not None and not _TOPIC_ARN.match(alarm_topic_arn):
+            raise ContextError(
+                f"-c alarm_topic_arn must be an SNS topic ARN, not {alarm_topic_arn!r}"
+            )
+        retention = _int(get, "log_retention_days", default=30)
+        if retention not in LOG_RETENTION_DAYS:
+            raise ContextError(
+                f"-c log_retention_days must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}"
+            )
+        reserved = _int(get, "reserved_concurrency", default=None)
+        if reserved is not None and reserved < 1:
+            raise ContextError("-c reserved_concurrency must be at least 1")
+
+        return cls(
+            demo=demo,
+            stack_name=stack_name,
+            cluster_name=cluster_name,
+            asg_names=asg_names,
+            settings=_settings(get),
+            hook_name=_str(get, "hook_name") or "ecs-drain-hook",
+            alarm_topic_arn=alarm_topic_arn,
+            log_retention_days=retention,
+            reserved_concurrency=reserved,
+            managed_draining=None if managed is None else managed == "enabled",
+        )
+
+
+def _settings(get: Callable[[str], Any]) -> DrainSettings:
+    """Tunables: each DrainSettings field is a context key of the same name."""
+    values: dict[str, Any] = {}
+    for field in fields(DrainSettings):
+        raw = get(field.name)
+        if raw is None or raw == "":
+            continue
+        kind = str(field.type)
+        if kind.startswith("int"):
+            values[field.name] = _int(get, field.name, default=None)
+        elif kind == "bool":
+            values[field.name] = _bool(get, field.name, default=False)
+        else:
+            values[field.name] = str(raw).strip()
+    try:
+        return DrainSettings(**values)
+    except SettingsError as error:
+        raise ContextError(f"bad drain setting (-c <name>=<value>): {error}") from None
+
+
+def _str(get: Callable[[str], Any], key: str) -> str | None:
+    value = get(key)
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _bool(get: Callable[[str], Any], key: str, *, default: bool) -> bool:
+    value = get(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ContextError(f"-c {key} must be true or false, got {value!r}")
+
+
+def _int(get: Callable[[str], Any], key: str, *, default: int | None) -> int | None:
+    value = get(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise ContextError(f"-c {key} must be an integer, got {value!r}")
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ContextError(f"-c {key} must be an integer, got {value!r}") from None

@@ -1,0 +1,110 @@
+"""The Standard state machine that waits and re-invokes the drain Lambda (ASL from a file)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.constructs.acknowledgements import acknowledge_wildcard_resource, default_policy
+from infra.constructs.arns import group_arn
+from infra.constructs.cfn_tidy import depend_only_on_policy
+
+ASL_FILE = Path(__file__).resolve().parents[1] / "state_machine" / "drain_loop.asl.json"
+FUNCTION_ARN_SUBSTITUTION = "DrainFunctionArn"
+
+
+def load_definition(timeout_seconds: int, asl_file: Path = ASL_FILE) -> dict[str, Any]:
+    """The ASL with TimeoutSeconds set, still carrying the ${DrainFunctionArn} placeholder."""
+    definition: dict[str, Any] = json.loads(asl_file.read_text(encoding="utf-8"))
+    definition["TimeoutSeconds"] = timeout_seconds
+    return definition
+
+
+class DrainStateMachine(Construct):
+    """Wait loop around the drain Lambda.
+
+    The definition stays a plain string with DefinitionSubstitutions (never a CDK-built Fn::Join),
+    so cfn-lint can validate it and the file in infra/ is exactly what runs.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine_name: str,
+        function: lambda_.IFunction,
+        groups: Sequence[autoscaling.IAutoScalingGroup],
+        timeout_seconds: int,
+        log_retention: logs.RetentionDays,
+        log_removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        # The vended-logs prefix keeps the account's CloudWatch Logs resource policy small.
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            log_group_name=f"/aws/vendedlogs/states/{state_machine_name}",
+            retention=log_retention,
+            removal_policy=log_removal_policy,
+        )
+        definition = load_definition(timeout_seconds)
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            # A fixed name: the Lambda gets this ARN in its environment without a reference
+            # cycle (the definition already references the Lambda).
+            state_machine_name=state_machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_string(json.dumps(definition, indent=2)),
+            definition_substitutions={FUNCTION_ARN_SUBSTITUTION: function.function_arn},
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+            tracing_enabled=True,
+            comment="ecs-drain-hook wait loop",
+        )
+        role = self.state_machine.role
+        # The unqualified ARN only: the definition invokes $LATEST, never a version or alias.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="InvokeDrainFunction",
+                actions=["lambda:InvokeFunction"],
+                resources=[function.function_arn],
+            )
+        )
+        # The Catch path completes the lifecycle action itself (aws-sdk integration).
+        group_arns = [group_arn(self, group) for group in groups]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="CompleteLifecycleActionOnError",
+                actions=["autoscaling:CompleteLifecycleAction"],
+                resources=group_arns,
+            )
+        )
+        depend_only_on_policy(self.state_machine, role)
+        policy = default_policy(role)
+        for arn in group_arns:
+            acknowledge_wildcard_resource(
+                policy,
+                arn,
+                "An Auto Scaling group ARN embeds a random id CloudFormation does not return; the "
+                "group name pins it to one hooked group.",
+            )
+        acknowledge_wildcard_resource(
+            policy,
+            "*",
+            "CloudWatch Logs vended log delivery (logs:*LogDelivery*, resource policies) and X-Ray "
+            "tracing APIs have no resource-level permissions.",
+        )
