@@ -9,8 +9,8 @@ from typing import Any
 from drain_hook.adapters.clients import client
 from drain_hook.logic.decision import TaskView
 
-# Statuses ListContainerInstances leaves out unless asked (it lists ACTIVE and DRAINING).
-OTHER_STATUSES = ("REGISTERING", "REGISTRATION_FAILED", "DEREGISTERING", "INACTIVE")
+# ListContainerInstances without a status lists every status but INACTIVE (API reference).
+UNLISTED_STATUSES = ("INACTIVE",)
 DESCRIBE_TASKS_MAX = 100
 DESCRIBE_INSTANCES_MAX = 100
 DESCRIBE_SERVICES_MAX = 10
@@ -49,12 +49,12 @@ def find_container_instance(cluster: str, ec2_instance_id: str) -> ContainerInst
     """The container instance of an EC2 instance, or None if it is not registered in the cluster.
 
     The ec2InstanceId filter keeps this to one small page on real ECS; the describe confirms the
-    match, so it stays correct where the filter is ignored (moto). Other statuses are only looked
-    at when the instance is neither ACTIVE nor DRAINING, to say why it can't be drained.
+    match, so it stays correct where the filter is ignored (moto). INACTIVE instances are listed
+    only when nothing else matched, to say why the instance can't be drained.
     """
     paginator = client("ecs").get_paginator("list_container_instances")
     query = f"ec2InstanceId == {ec2_instance_id}"
-    for status in (None, *OTHER_STATUSES):
+    for status in (None, *UNLISTED_STATUSES):
         arguments: dict[str, Any] = {"cluster": cluster, "filter": query}
         if status:
             arguments["status"] = status

@@ -79,13 +79,18 @@ def count_tasks(tasks: tuple[TaskView, ...]) -> TaskCounts:
     return TaskCounts(**counts)
 
 
+def is_first_round(state: DrainState) -> bool:
+    """The round run for the lifecycle event itself: the wait loop has not been started yet."""
+    return state.execution_name is None
+
+
 def instance_needs_draining(observation: Observation) -> bool:
     return observation.instance_status == "ACTIVE"
 
 
 def decide(state: DrainState, observation: Observation, now: datetime, settings: Settings) -> Plan:
-    """Decide one round of the drain; `state.polls == 0` is the first round (the event)."""
-    first_round = state.polls == 0
+    """Decide one round of the drain: the first (no wait loop yet) or a poll of the loop."""
+    first_round = is_first_round(state)
     base = state.model_copy(
         update={
             "polls": state.polls if first_round else state.polls + 1,
@@ -131,6 +136,8 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
     )
     pre_writes = ["set container instance DRAINING"] if instance_needs_draining(observation) else []
 
+    if not holding and state.deadline_stop_at is not None:
+        return finish("deadline", "tasks stopped at the drain deadline", complete=True, forced=True)
     if not holding:
         drained = "completed" if state.completes_lifecycle else "drained"
         reason = "no unstopped task left on the instance"
@@ -233,7 +240,7 @@ def _continue(
                 wait = min(wait, max(1, int((grace_end - now).total_seconds())))
     update["wait_seconds"] = wait
 
-    first_round = state.polls == 0
+    first_round = is_first_round(state)
     start_loop = first_round
     carry_on = not first_round and state.polls_in_execution >= settings.polls_per_execution
     if carry_on:

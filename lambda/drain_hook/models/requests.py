@@ -210,8 +210,8 @@ def _parse_manual(event: dict[str, Any]) -> LifecycleRequest:
         ) from None
     if (manual.asg_name is None) != (manual.hook_name is None):
         raise BadEventError(
-            "manual invoke: give both asg_name and hook_name (to complete that lifecycle action) "
-            "or neither (to drain and report only)"
+            "manual invoke: expected both asg_name and hook_name (to complete that lifecycle "
+            "action) or neither (to drain and report only)"
         )
     return LifecycleRequest(
         instance_id=manual.instance_id,
@@ -234,4 +234,7 @@ def _parse_poll(event: dict[str, Any]) -> PollRequest:
     try:
         return PollRequest(state=DrainState.model_validate(event))
     except ValidationError as error:
-        raise BadEventError(f"bad drain state: {_problems(error)}") from None
+        raise BadEventError(
+            f"bad drain state: {_problems(error)}; expected the object this function returned, "
+            "passed back unchanged"
+        ) from None
