@@ -1,0 +1,189 @@
+"""Measure and break the handler's AWS calls: count them by operation, inject faults by seed.
+
+`Instrument.session()` returns a boto3 Session to hand to
+``drain_hook.adapters.clients.use_session``. Botocore event handlers on it:
+
+- count every API call (``calls``, e.g. ``{"ecs:DescribeTasks": 12}``) and every HTTP attempt
+  (``attempts``: retries included), so the cost of a drain and of throttling is visible;
+- inject faults per operation from `FaultRule`s, decided by a ``random.Random(seed)``, so a run
+  is repeatable: ``throttle`` (HTTP 400 ThrottlingException / Throttling, which botocore's
+  retry modes retry), ``server_error`` (HTTP 500 InternalFailure / ServiceUnavailable 503,
+  also retried), ``delay`` (adds latency in virtual seconds to ``delay_seconds_total``, never
+  real time). A faulted attempt never reaches moto, so it changes nothing.
+- ``lambda_error`` rules are read by the Lambda runtime (`local_aws.lambda_runtime`): the
+  invocation fails as a Lambda function error (Unhandled) before the handler runs.
+
+Botocore's retry back-off sleeps are made instant inside an instrumented run (`install`), so a
+throttled drain costs attempts, not wall time.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import boto3
+from botocore.awsrequest import AWSResponse
+
+FaultKind = Literal["throttle", "server_error", "delay", "lambda_error"]
+
+# The error each protocol family expects for throttling, by service.
+_THROTTLE_CODE = {"autoscaling": "Throttling", "ecs": "ThrottlingException"}
+_QUERY_PROTOCOL = {"autoscaling", "ec2", "sts", "iam"}
+
+
+@dataclass
+class FaultRule:
+    """Fault ``kind`` on operations matching ``operation`` ("ecs:DescribeTasks", "ecs:*", "*")."""
+
+    operation: str
+    kind: FaultKind
+    probability: float = 1.0
+    max_count: int | None = None  # stop after this many injections
+    delay_seconds: float = 1.0
+    injected: int = 0
+
+    def matches(self, operation: str) -> bool:
+        return fnmatch.fnmatchcase(operation, self.operation)
+
+
+@dataclass
+class Instrument:
+    seed: int = 0
+    rules: list[FaultRule] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
+    attempts: Counter[str] = field(default_factory=Counter)
+    injected: Counter[str] = field(default_factory=Counter)
+    delay_seconds_total: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._lock = threading.Lock()
+
+    def add(self, rule: FaultRule) -> FaultRule:
+        self.rules.append(rule)
+        return rule
+
+    def clear_faults(self) -> None:
+        self.rules.clear()
+
+    def decide(self, operation: str, kinds: tuple[str, ...]) -> FaultRule | None:
+        """The rule (if any) that fires for this attempt; draws are seeded and serialized."""
+        with self._lock:
+            for rule in self.rules:
+                if rule.kind not in kinds or not rule.matches(operation):
+                    continue
+                if rule.max_count is not None and rule.injected >= rule.max_count:
+                    continue
+                if self._rng.random() < rule.probability:
+                    rule.injected += 1
+                    self.injected[f"{rule.kind}:{operation}"] += 1
+                    return rule
+        return None
+
+    # --- botocore handlers -----------------------------------------------------------------
+
+    def _on_call(self, model: Any, **_: Any) -> None:
+        op = f"{model.service_model.service_name}:{model.name}"
+        with self._lock:
+            self.calls[op] += 1
+
+    def _on_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
+        # event_name is "before-send.<service id>.<Operation>"
+        _, service_id, operation = event_name.split(".", 2)
+        service = _service_name(service_id)
+        op = f"{service}:{operation}"
+        with self._lock:
+            self.attempts[op] += 1
+        rule = self.decide(op, ("throttle", "server_error", "delay"))
+        if rule is None:
+            return None
+        if rule.kind == "delay":
+            with self._lock:
+                self.delay_seconds_total += rule.delay_seconds
+            return None
+        # Send the attempt nowhere moto listens, so the fault has no side effect.
+        request.url = "http://fault-injected.invalid/"
+        if rule.kind == "throttle":
+            return _error_response(
+                service, 400, _THROTTLE_CODE.get(service, "ThrottlingException"), "Rate exceeded"
+            )
+        return _error_response(service, 500, "InternalFailure", "Injected server error")
+
+    def session(self, region: str = "us-east-1") -> boto3.session.Session:
+        session = boto3.session.Session(region_name=region)
+        session.events.register("before-call", self._on_call)
+        session.events.register_first("before-send", self._on_send)
+        return session
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+
+def _service_name(service_id: str) -> str:
+    return {"auto-scaling": "autoscaling", "sfn": "stepfunctions"}.get(
+        service_id.lower(), service_id.lower()
+    )
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+
+def _error_response(service: str, status: int, code: str, message: str) -> AWSResponse:
+    if service in _QUERY_PROTOCOL:
+        body = (
+            (
+                "<ErrorResponse><Error><Type>{t}</Type><Code>{c}</Code><Message>{m}</Message></Error>"
+                "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+            )
+            .format(t="Sender" if status < 500 else "Receiver", c=code, m=message)
+            .encode()
+        )
+        headers = {"Content-Type": "text/xml"}
+    else:
+        body = json.dumps({"__type": code, "message": message}).encode()
+        headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code}
+    return AWSResponse("http://fault-injected.invalid/", status, headers, _Raw(body))  # type: ignore[arg-type]
+
+
+_installed = False
+
+
+def install() -> None:
+    """Make botocore's retry back-off instant (the sandbox counts attempts, not waits)."""
+    global _installed
+    if _installed:
+        return
+    import botocore.endpoint
+    import botocore.retries.bucket
+
+    botocore.endpoint.time = _NoSleepTime()  # type: ignore[attr-defined]
+    # Adaptive mode's client-side rate limiter would block on real time after a throttle.
+    botocore.retries.bucket.TokenBucket._acquire = _acquire_now  # type: ignore[method-assign]
+    _installed = True
+
+
+class _NoSleepTime:
+    def __getattr__(self, name: str) -> Any:
+        import time
+
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(_seconds: float) -> None:
+        return None
+
+
+def _acquire_now(self: Any, amount: int = 1, block: bool = True) -> bool:
+    return True

@@ -1,0 +1,515 @@
+"""The whole drain flow with no AWS account: moto in process plus the behaviour it lacks.
+
+    with Sandbox(seed=7) as sb:
+        sb.add_cluster("demo", instances=3)            # ASG + termination hook + ECS instances
+        sb.register_task_definition("web", cpu=256, memory=512)
+        sb.create_service("demo", "web", "web", desired=4)
+        sb.settle()                                    # services reach their desired count
+        sb.scale_in("demo-asg", 2)                     # hook fires, instance waits
+        report = sb.run()                              # drains on virtual time
+        assert report.all_completed and not report.lost_tasks
+
+Pieces (each usable alone, see their modules): `autoscaling` (lifecycle hooks), `ecs_sim` (the
+ECS scheduler), `events` (rule pattern -> Lambda), `lambda_runtime` (the real handler in
+process), `stepfunctions` (the real ASL on virtual time), `faults` (call counts and fault
+injection on the handler's boto3 session), `template` (rule pattern and ASL from the ASL file
+or a synthesized template).
+
+The loop (`run`): wait until every Step Functions execution is parked in a Wait or done; apply
+what is due now (ECS timers and reconciliation, lifecycle timeouts, event deliveries, waking
+executions); when nothing more is due, move the virtual clock to the next timer. It ends when
+no execution runs, no delivery is pending and no lifecycle action is waiting.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import boto3
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ec2.utils import generate_instance_identity_document
+
+from local_aws import autoscaling, faults, lambda_runtime, stepfunctions, template
+from local_aws.clock import RealClock, VirtualClock
+from local_aws.ecs_sim import EcsSimulator, Timings
+from local_aws.events import EventBus
+from local_aws.faults import FaultRule, Instrument
+from local_aws.lambda_runtime import LambdaRuntime
+
+REGION = "us-east-1"
+FUNCTION_NAME = "ecs-drain-hook"
+STATE_MACHINE_NAME = "ecs-drain-hook-loop"
+HOOK_NAME = "ecs-drain-hook"
+HANDLER = "drain_hook.handler.lambda_handler"
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+
+# The Lambda's environment in the sandbox (docs/lambda-contract.md); quiet logs, no EMF spam.
+DEFAULT_LAMBDA_ENV = {
+    "POLL_INTERVAL_FIRST_SECONDS": "15",
+    "POLL_INTERVAL_MAX_SECONDS": "120",
+    "MAX_DRAIN_SECONDS": "7200",
+    "STANDALONE_TASKS": "wait",
+    "STANDALONE_GRACE_SECONDS": "600",
+    "DAEMON_TASKS_HOLD_INSTANCE": "true",
+    "AT_DEADLINE": "stop_tasks",
+    "DEADLINE_STOP_GRACE_SECONDS": "45",
+    "RETRY_MODE": "adaptive",
+    "RETRY_MAX_ATTEMPTS": "8",
+    "POWERTOOLS_SERVICE_NAME": "ecs-drain-hook",
+    "POWERTOOLS_METRICS_NAMESPACE": "EcsDrainHook",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
+
+
+@dataclass
+class RunReport:
+    virtual_seconds: float
+    wall_seconds: float
+    executions: int
+    polls: int
+    lifecycle_actions: list[autoscaling.LifecycleAction]
+    lost_tasks: list[str]
+    calls: dict[str, int]
+    attempts: dict[str, int]
+    failed_executions: list[str] = field(default_factory=list)
+
+    @property
+    def all_completed(self) -> bool:
+        """Every lifecycle action ended by CompleteLifecycleAction (not by a timeout)."""
+        return bool(self.lifecycle_actions) and all(
+            a.ended_by == "complete" for a in self.lifecycle_actions
+        )
+
+
+def _cold_start() -> None:
+    """What a new Lambda container does: read settings from the environment, configure clients."""
+    from drain_hook.adapters import clients
+    from drain_hook.config import load_settings
+
+    load_settings.cache_clear()
+    settings = load_settings()
+    clients.configure(settings.retry_mode, settings.retry_max_attempts)
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("drain_hook/__init__.py", "")
+    return buf.getvalue()
+
+
+class Sandbox:
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        timings: Timings | None = None,
+        lambda_env: dict[str, str] | None = None,
+        definition: template.DrainDefinition | None = None,
+        handler: str = HANDLER,
+        region: str = REGION,
+    ) -> None:
+        self.seed = seed
+        self.region = region
+        self.account_id = DEFAULT_ACCOUNT_ID
+        self.clock = VirtualClock()
+        self.keeper = stepfunctions.TimeKeeper(self.clock)
+        self.instrument = Instrument(seed=seed)
+        self.runtime = LambdaRuntime(clock=self.clock, instrument=self.instrument)
+        self.bus = EventBus(self.clock)
+        self._timings = timings
+        self._lambda_env = {**DEFAULT_LAMBDA_ENV, **(lambda_env or {})}
+        self._definition = definition
+        self._handler = handler
+        self._mock: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self._saved_utc_now: Any = None
+        self.groups: dict[str, str] = {}  # asg name -> cluster
+        self.sim: EcsSimulator
+        self.function_arn = ""
+        self.state_machine_arn = ""
+        self.terminated: list[tuple[datetime, str]] = []
+        self.listeners: list[Callable[[str, Any], None]] = []
+
+    # --- set-up and tear-down --------------------------------------------------------------
+
+    def __enter__(self) -> Sandbox:
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+        for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ.pop(key, None)
+        self._mock = mock_aws(
+            config={
+                "lambda": {"use_docker": False},
+                "stepfunctions": {"execute_state_machine": True},
+            }
+        )
+        self._mock.start()
+        autoscaling.install(clock=self.clock)
+        stepfunctions.install()
+        lambda_runtime.install()
+        faults.install()
+        stepfunctions.use_timekeeper(self.keeper)
+        lambda_runtime.use_runtime(self.runtime)
+        self.sim = EcsSimulator(
+            self.clock, seed=self.seed, timings=self._timings, region=self.region
+        )
+        autoscaling.subscribe(self._on_lifecycle, region=self.region)
+        self._patch_lambda_seams()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            # Let parked executions finish, so no interpreter thread outlives moto.
+            self._abandon_executions()
+        finally:
+            self.runtime.restore_environment()
+            self._unpatch_lambda_seams()
+            stepfunctions.use_timekeeper(None)
+            lambda_runtime.use_runtime(None)
+            autoscaling.set_clock(RealClock())
+            self._mock.stop()
+            for key, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def _patch_lambda_seams(self) -> None:
+        from drain_hook import clock as lambda_clock
+        from drain_hook.adapters import clients
+
+        self._saved_utc_now = lambda_clock.utc_now
+        lambda_clock.utc_now = self.clock.now  # the handler's only source of time
+        clients.use_session(self.instrument.session(self.region))
+
+    def _unpatch_lambda_seams(self) -> None:
+        from drain_hook import clock as lambda_clock
+        from drain_hook.adapters import clients
+
+        if self._saved_utc_now is not None:
+            lambda_clock.utc_now = self._saved_utc_now
+        clients.use_session(None)
+
+    def _abandon_executions(self) -> None:
+        if self.keeper.running == 0 or not self.state_machine_arn:
+            return
+        sfn = self.client("stepfunctions")
+        for page in sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.state_machine_arn, statusFilter="RUNNING"
+        ):
+            for ex in page["executions"]:
+                sfn.stop_execution(executionArn=ex["executionArn"], cause="sandbox closed")
+        # Wake parked Waits so their threads see the stop and end.
+        for _ in range(100):
+            if self.keeper.running == 0:
+                break
+            next_wake = self.keeper.next_wake()
+            if next_wake is not None:
+                self.clock.advance_to(next_wake)
+                self.keeper.wake_due()
+            time.sleep(0.01)
+
+    def client(self, service: str) -> Any:
+        """A plain boto3 client (not counted: only the handler's calls are measured)."""
+        return boto3.client(service, region_name=self.region)
+
+    # --- building the world ----------------------------------------------------------------
+
+    def deploy(self, asg_names: list[str] | None = None, cluster_name: str | None = None) -> None:
+        """Create the drain Lambda, the state machine and the EventBridge rule for the groups."""
+        names = asg_names or list(self.groups)
+        definition = self._definition or template.load(names, [HOOK_NAME])
+        definition = definition.with_groups(names, [HOOK_NAME])
+        iam = self.client("iam")
+        role = iam.create_role(
+            RoleName="ecs-drain-hook-sandbox",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+        self.state_machine_arn = (
+            f"arn:aws:states:{self.region}:{self.account_id}:stateMachine:{STATE_MACHINE_NAME}"
+        )
+        env = {
+            **{k: str(v) for k, v in definition.lambda_environment.items() if isinstance(v, str)},
+            **self._lambda_env,
+            "STATE_MACHINE_ARN": self.state_machine_arn,
+        }
+        if cluster_name or self.groups:
+            env.setdefault("CLUSTER_NAME", cluster_name or next(iter(self.groups.values())))
+        fn = self.client("lambda").create_function(
+            FunctionName=FUNCTION_NAME,
+            Runtime="python3.12",
+            Role=role,
+            Handler=HANDLER,
+            Code={"ZipFile": _zip()},
+            Timeout=60,
+            MemorySize=256,
+            Environment={"Variables": env},
+        )
+        self.function_arn = fn["FunctionArn"]
+        self.runtime.register(FUNCTION_NAME, self._handler, on_cold_start=_cold_start)
+        self.client("stepfunctions").create_state_machine(
+            name=STATE_MACHINE_NAME,
+            definition=definition.definition_for(self.function_arn),
+            roleArn=role,
+        )
+        self.bus.add_rule("ecs-drain-hook-lifecycle", definition.rule_pattern, FUNCTION_NAME)
+        self.definition = definition
+
+    def set_lambda_env(self, **values: str) -> None:
+        """Change the function's environment (the next invocation is a cold start)."""
+        lam = self.client("lambda")
+        env = lam.get_function_configuration(FunctionName=FUNCTION_NAME)["Environment"]["Variables"]
+        env.update(values)
+        lam.update_function_configuration(
+            FunctionName=FUNCTION_NAME, Environment={"Variables": env}
+        )
+
+    def add_cluster(
+        self,
+        cluster: str,
+        instances: int = 3,
+        *,
+        asg_name: str | None = None,
+        heartbeat_timeout: int = 300,
+        default_result: str = "CONTINUE",
+        cpu: int = 2048,
+        memory: int = 4096,
+        metadata: bool = True,
+    ) -> str:
+        """An ECS cluster backed by an Auto Scaling group with a termination hook."""
+        asg_name = asg_name or f"{cluster}-asg"
+        self.client("ecs").create_cluster(clusterName=cluster)
+        asg = self.client("autoscaling")
+        asg.create_launch_configuration(
+            LaunchConfigurationName=f"{asg_name}-lc",
+            ImageId="ami-12c6146b",
+            InstanceType="m5.large",
+        )
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=asg_name,
+            LaunchConfigurationName=f"{asg_name}-lc",
+            MinSize=0,
+            MaxSize=max(10, instances * 2),
+            DesiredCapacity=instances,
+            AvailabilityZones=[f"{self.region}a"],
+        )
+        hook: dict[str, Any] = {
+            "AutoScalingGroupName": asg_name,
+            "LifecycleHookName": HOOK_NAME,
+            "LifecycleTransition": TERMINATING,
+            "HeartbeatTimeout": heartbeat_timeout,
+            "DefaultResult": default_result,
+        }
+        if metadata:
+            hook["NotificationMetadata"] = json.dumps({"cluster": cluster})
+        asg.put_lifecycle_hook(**hook)
+        self.groups[asg_name] = cluster
+        for iid in self.group_instances(asg_name):
+            self.register_instance(cluster, iid, cpu=cpu, memory=memory)
+        return asg_name
+
+    def group_instances(self, asg_name: str, state: str | None = "InService") -> list[str]:
+        group = self.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[asg_name]
+        )["AutoScalingGroups"][0]
+        return sorted(
+            i["InstanceId"]
+            for i in group["Instances"]
+            if state is None or i["LifecycleState"] == state
+        )
+
+    def register_instance(
+        self, cluster: str, ec2_instance_id: str, cpu: int = 2048, memory: int = 4096
+    ) -> str:
+        ec2 = boto3.resource("ec2", region_name=self.region)
+        doc = generate_instance_identity_document(ec2.Instance(ec2_instance_id))
+        resources = [
+            {"name": "CPU", "type": "INTEGER", "integerValue": cpu},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": memory},
+        ]
+        ci = self.client("ecs").register_container_instance(
+            cluster=cluster,
+            instanceIdentityDocument=json.dumps(doc),
+            totalResources=resources,
+        )["containerInstance"]
+        return ci["containerInstanceArn"]
+
+    def register_task_definition(self, family: str, cpu: int = 256, memory: int = 512) -> str:
+        return self.client("ecs").register_task_definition(
+            family=family,
+            containerDefinitions=[
+                {
+                    "name": family,
+                    "image": f"public.ecr.aws/sandbox/{family}:1",
+                    "cpu": cpu,
+                    "memory": memory,
+                    "essential": True,
+                }
+            ],
+        )["taskDefinition"]["taskDefinitionArn"]
+
+    def create_service(
+        self,
+        cluster: str,
+        name: str,
+        family: str,
+        desired: int = 2,
+        *,
+        minimum_healthy_percent: int = 100,
+        maximum_percent: int = 200,
+        daemon: bool = False,
+    ) -> None:
+        kwargs: dict[str, Any] = {
+            "cluster": cluster,
+            "serviceName": name,
+            "taskDefinition": family,
+            "launchType": "EC2",
+        }
+        if daemon:
+            kwargs["schedulingStrategy"] = "DAEMON"
+        else:
+            kwargs["desiredCount"] = desired
+            kwargs["deploymentConfiguration"] = {
+                "minimumHealthyPercent": minimum_healthy_percent,
+                "maximumPercent": maximum_percent,
+            }
+        self.client("ecs").create_service(**kwargs)
+
+    def run_standalone(
+        self, cluster: str, family: str, ec2_instance_id: str, exits_after: float | None = None
+    ) -> str:
+        return self.sim.run_standalone(cluster, family, ec2_instance_id, exits_after=exits_after)
+
+    def add_fault(self, operation: str, kind: faults.FaultKind, **kwargs: Any) -> FaultRule:
+        return self.instrument.add(FaultRule(operation, kind, **kwargs))
+
+    # --- acting ----------------------------------------------------------------------------
+
+    def scale_in(self, asg_name: str, desired: int) -> None:
+        self.client("autoscaling").set_desired_capacity(
+            AutoScalingGroupName=asg_name, DesiredCapacity=desired
+        )
+
+    def terminate(self, ec2_instance_id: str, decrement: bool = True) -> None:
+        self.client("autoscaling").terminate_instance_in_auto_scaling_group(
+            InstanceId=ec2_instance_id, ShouldDecrementDesiredCapacity=decrement
+        )
+
+    def put_event(self, event: dict[str, Any]) -> int:
+        """Send an event to the bus (e.g. a duplicate delivery of a lifecycle event)."""
+        return self.bus.put(event)
+
+    def _on_lifecycle(self, kind: str, payload: Any) -> None:
+        if kind == "event":
+            self.bus.put(payload)
+        elif kind == "terminated":
+            self.terminated.append((self.clock.now(), payload.instance_id))
+            self.sim.instance_terminated(payload.instance_id)
+        for listener in self.listeners:
+            listener(kind, payload)
+
+    def _invoke(self, function: str, event: dict[str, Any]) -> str | None:
+        resp = self.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event))
+        if resp.get("FunctionError"):
+            return json.loads(resp["Payload"].read()).get("errorMessage", "function error")
+        return None
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def _step(self) -> bool:
+        self.keeper.wait_quiet()
+        progressed = self.sim.run_due()
+        progressed |= bool(autoscaling.expire_due(region=self.region))
+        progressed |= self.bus.deliver_due(self._invoke)
+        progressed |= self.keeper.wake_due() > 0
+        return progressed
+
+    def _waiting_actions(self) -> list[autoscaling.LifecycleAction]:
+        return [a for a in autoscaling.lifecycle_actions(region=self.region) if a.active]
+
+    def _next_time(self, include_ecs: bool) -> datetime | None:
+        times = [self.keeper.next_wake(), self.bus.next_time()]
+        times += [min(a.heartbeat_deadline, a.global_deadline) for a in self._waiting_actions()]
+        if include_ecs:
+            times.append(self.sim.next_time())
+        present = [t for t in times if t is not None]
+        return min(present) if present else None
+
+    def run(
+        self,
+        *,
+        max_virtual_seconds: float = 72 * 3600,
+        until: Callable[[], bool] | None = None,
+        settle: bool = True,
+    ) -> RunReport:
+        """Run until no drain is in flight (or ``until()``), then let ECS settle."""
+        wall0, virt0 = time.monotonic(), self.clock.elapsed()
+        polls0 = len(self.runtime.invocations)
+        while True:
+            while self._step():
+                pass
+            if until is not None and until():
+                break
+            busy = self.keeper.running or self.bus.pending or self._waiting_actions()
+            if not busy:
+                break
+            nxt = self._next_time(include_ecs=True)
+            if nxt is None or self.clock.elapsed() - virt0 > max_virtual_seconds:
+                break
+            self.clock.advance_to(nxt)
+        if settle:
+            self.settle()
+        return self.report(wall0, virt0, polls0)
+
+    def settle(self, max_virtual_seconds: float = 3600) -> None:
+        """Advance until ECS has nothing left to do (tasks started, stops finished)."""
+        start = self.clock.elapsed()
+        while True:
+            while self._step():
+                pass
+            nxt = self.sim.next_time()
+            if nxt is None or self.clock.elapsed() - start > max_virtual_seconds:
+                return
+            self.clock.advance_to(nxt)
+
+    def report(self, wall0: float = 0.0, virt0: float = 0.0, polls0: int = 0) -> RunReport:
+        sfn = self.client("stepfunctions")
+        executions, failed = 0, []
+        if self.state_machine_arn:
+            for page in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=self.state_machine_arn
+            ):
+                for ex in page["executions"]:
+                    executions += 1
+                    if ex["status"] in ("FAILED", "TIMED_OUT", "ABORTED"):
+                        failed.append(ex["executionArn"])
+        return RunReport(
+            virtual_seconds=self.clock.elapsed() - virt0,
+            wall_seconds=time.monotonic() - wall0,
+            executions=executions,
+            polls=len(self.runtime.invocations) - polls0,
+            lifecycle_actions=autoscaling.lifecycle_actions(region=self.region),
+            lost_tasks=list(self.sim.lost_tasks),
+            calls=dict(self.instrument.calls),
+            attempts=dict(self.instrument.attempts),
+            failed_executions=failed,
+        )
