@@ -1,0 +1,80 @@
+"""Synthesize each mode once per session: synth is slow (jsii + Node), assertions are cheap."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+
+REPO = Path(__file__).resolve().parents[2]
+CLUSTER = "prod-cluster"
+GROUPS = ("prod-asg-a", "prod-asg-b")
+TOPIC_ARN = "arn:aws:sns:eu-west-1:111122223333:ops-alarms"
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The feature flags `cdk synth` would pass, so tests synthesize what the CLI does."""
+    return dict(json.loads((REPO / "cdk.json").read_text())["context"])
+
+
+@dataclass(frozen=True)
+class Synth:
+    outdir: Path
+    stack_name: str
+    template: dict[str, Any]
+    metadata: dict[str, list[dict[str, Any]]]
+
+    @property
+    def template_path(self) -> Path:
+        return self.outdir / f"{self.stack_name}.template.json"
+
+    def resources(self, type_: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.template["Resources"].items() if v["Type"] == type_}
+
+    def one(self, type_: str) -> tuple[str, dict[str, Any]]:
+        found = self.resources(type_)
+        assert len(found) == 1, f"expected one {type_}, found {sorted(found)}"
+        return next(iter(found.items()))
+
+
+def synthesize(context: Mapping[str, Any], outdir: Path) -> Synth:
+    from infra.app import build_app
+
+    app = build_app({**cdk_json_context(), **context}, outdir=str(outdir))
+    assembly = app.synth()
+    (stack,) = assembly.stacks
+    metadata = json.loads((outdir / f"{stack.stack_name}.metadata.json").read_text())
+    return Synth(outdir, stack.stack_name, stack.template, metadata)
+
+
+@pytest.fixture(scope="session")
+def attach(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synthesize(
+        {
+            "cluster_name": CLUSTER,
+            "asg_names": ",".join(GROUPS),
+            "alarm_topic_arn": TOPIC_ARN,
+            "max_drain_seconds": "14400",
+            "reserved_concurrency": "5",
+        },
+        tmp_path_factory.mktemp("attach"),
+    )
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synthesize({"demo": "true"}, tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="session", params=["attach", "demo"])
+def synth(request: pytest.FixtureRequest) -> Synth:
+    """Both modes, for properties every deployment must have."""
+    return request.getfixturevalue(request.param)
