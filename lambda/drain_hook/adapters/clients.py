@@ -34,6 +34,7 @@ def use_session(session: boto3.session.Session | None) -> None:
 
 @cache
 def client(service: str) -> Any:
-    config = Config(retries={"mode": _retry_mode, "max_attempts": _max_attempts})
+    # total_max_attempts counts the first try too, as AWS_MAX_ATTEMPTS does.
+    config = Config(retries={"mode": _retry_mode, "total_max_attempts": _max_attempts})
     session = _session or boto3.session.Session()
     return session.client(service, config=config)

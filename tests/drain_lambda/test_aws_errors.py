@@ -1,0 +1,249 @@
+"""AWS answers moto can't give, through botocore's Stubber: REGISTERING instances, expired
+lifecycle tokens, throttling that outlasts the SDK's retries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from drain_hook.adapters import autoscaling as autoscaling_adapter
+from drain_hook.adapters import clients
+from drain_hook.adapters import ecs as ecs_adapter
+from drain_hook.adapters import stepfunctions as sfn_adapter
+from tests.drain_lambda.conftest import FakeContext
+
+INSTANCE = "i-0123456789abcdef0"
+CI_ARN = "arn:aws:ecs:us-east-1:123456789012:container-instance/default-cluster/abc"
+TOKEN = "11111111-2222-3333-4444-555555555555"
+NOW = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+
+
+def lifecycle_event() -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "7e3c8e2f-0000-0000-0000-000000000000",
+        "detail-type": "EC2 Instance-terminate Lifecycle Action",
+        "source": "aws.autoscaling",
+        "account": "123456789012",
+        "time": "2025-01-06T09:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "LifecycleActionToken": TOKEN,
+            "AutoScalingGroupName": "web-asg",
+            "LifecycleHookName": "drain",
+            "EC2InstanceId": INSTANCE,
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+        },
+    }
+
+
+class Stubs:
+    def __init__(self) -> None:
+        session = boto3.session.Session(region_name="us-east-1")
+        self.clients = {
+            name: session.client(name) for name in ("ecs", "autoscaling", "stepfunctions")
+        }
+        self.stubbers = {name: Stubber(c) for name, c in self.clients.items()}
+
+    def __getattr__(self, name: str) -> Stubber:
+        return self.stubbers[name]
+
+    def waiting_in_hook(self, heartbeat: int = 300) -> None:
+        self.autoscaling.add_response(
+            "describe_lifecycle_hooks",
+            {"LifecycleHooks": [{"HeartbeatTimeout": heartbeat, "GlobalTimeout": 100 * heartbeat}]},
+            {"AutoScalingGroupName": "web-asg", "LifecycleHookNames": ["drain"]},
+        )
+        self.autoscaling.add_response(
+            "describe_auto_scaling_instances",
+            {"AutoScalingInstances": [_asg_instance("Terminating:Wait")]},
+            {"InstanceIds": [INSTANCE]},
+        )
+
+    def container_instance(self, status: str) -> None:
+        self.ecs.add_response(
+            "list_container_instances",
+            {"containerInstanceArns": [CI_ARN]},
+            {"cluster": "default-cluster", "filter": f"ec2InstanceId == {INSTANCE}"},
+        )
+        self.ecs.add_response(
+            "describe_container_instances",
+            {"containerInstances": [_ci(status)], "failures": []},
+            {"cluster": "default-cluster", "containerInstances": [CI_ARN]},
+        )
+
+
+def _asg_instance(state: str) -> dict[str, Any]:
+    return {
+        "InstanceId": INSTANCE,
+        "AutoScalingGroupName": "web-asg",
+        "AvailabilityZone": "us-east-1a",
+        "LifecycleState": state,
+        "HealthStatus": "HEALTHY",
+        "ProtectedFromScaleIn": False,
+    }
+
+
+def _ci(status: str) -> dict[str, Any]:
+    return {"containerInstanceArn": CI_ARN, "ec2InstanceId": INSTANCE, "status": status}
+
+
+@pytest.fixture
+def stubs(lambda_env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubs]:
+    lambda_env()
+    stubs = Stubs()
+    for module in (ecs_adapter, autoscaling_adapter, sfn_adapter):
+        monkeypatch.setattr(module, "client", lambda name: stubs.clients[name])
+    monkeypatch.setattr("drain_hook.clock.utc_now", lambda: NOW)
+    for stubber in stubs.stubbers.values():
+        stubber.activate()
+    yield stubs
+    for stubber in stubs.stubbers.values():
+        stubber.assert_no_pending_responses()
+        stubber.deactivate()
+
+
+def invoke(event: dict[str, Any]) -> dict[str, Any]:
+    from drain_hook.handler import lambda_handler
+
+    return lambda_handler(event, FakeContext())
+
+
+def complete_params() -> dict[str, Any]:
+    return {
+        "AutoScalingGroupName": "web-asg",
+        "LifecycleHookName": "drain",
+        "LifecycleActionToken": TOKEN,
+        "LifecycleActionResult": "CONTINUE",
+    }
+
+
+@pytest.mark.parametrize("status", ["REGISTERING", "REGISTRATION_FAILED", "DEREGISTERING"])
+def test_instance_ecs_cannot_drain_is_completed_without_update(stubs, status):
+    stubs.waiting_in_hook()
+    stubs.container_instance(status)
+    stubs.autoscaling.add_response("complete_lifecycle_action", {}, complete_params())
+
+    result = invoke(lifecycle_event())
+    assert (result["done"], result["action"]) == (True, "not_drainable")
+    assert status in result["reason"]
+
+
+def test_expired_token_at_completion_means_already_done(stubs):
+    stubs.waiting_in_hook()
+    stubs.container_instance("DRAINING")
+    stubs.ecs.add_response("list_tasks", {"taskArns": []}, None)
+    stubs.ecs.add_response("list_tasks", {"taskArns": []}, None)
+    stubs.autoscaling.add_client_error(
+        "complete_lifecycle_action",
+        service_error_code="ValidationError",
+        service_message=f"No active Lifecycle Action found with token {TOKEN}",
+        http_status_code=400,
+        expected_params=complete_params(),
+    )
+    result = invoke(lifecycle_event())
+    assert (result["done"], result["action"]) == (True, "completed")
+
+
+def test_expired_token_at_heartbeat_ends_the_loop(stubs):
+    state = _waiting_state(last_heartbeat_at=NOW - timedelta(seconds=200))
+    stubs.autoscaling.add_response(
+        "describe_auto_scaling_instances",
+        {"AutoScalingInstances": [_asg_instance("Terminating:Wait")]},
+        {"InstanceIds": [INSTANCE]},
+    )
+    stubs.ecs.add_response(
+        "describe_container_instances",
+        {"containerInstances": [_ci("DRAINING")], "failures": []},
+        {"cluster": "default-cluster", "containerInstances": [CI_ARN]},
+    )
+    task = "arn:aws:ecs:us-east-1:123456789012:task/default-cluster/t1"
+    stubs.ecs.add_response("list_tasks", {"taskArns": [task]}, None)
+    stubs.ecs.add_response("list_tasks", {"taskArns": []}, None)
+    stubs.ecs.add_response(
+        "describe_tasks",
+        {
+            "tasks": [
+                {
+                    "taskArn": task,
+                    "lastStatus": "RUNNING",
+                    "desiredStatus": "RUNNING",
+                    "containerInstanceArn": CI_ARN,
+                    "group": "family:batch",
+                }
+            ],
+            "failures": [],
+        },
+        None,
+    )
+    stubs.autoscaling.add_client_error(
+        "record_lifecycle_action_heartbeat",
+        service_error_code="ValidationError",
+        service_message=f"No active Lifecycle Action found with token {TOKEN}",
+        http_status_code=400,
+    )
+    result = invoke(state)
+    assert (result["done"], result["action"], result["tasks_remaining"]) == (
+        True,
+        "lifecycle_ended",
+        1,
+    )
+
+
+def test_throttling_beyond_retries_fails_the_round_and_writes_nothing(stubs):
+    """The SDK retries throttling itself; if ECS still throttles, the invocation fails (the wait
+    loop's Retry and Catch take over) and nothing was written."""
+    stubs.waiting_in_hook()
+    stubs.ecs.add_client_error(
+        "list_container_instances",
+        service_error_code="ThrottlingException",
+        service_message="Rate exceeded",
+        http_status_code=400,
+    )
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        invoke(lifecycle_event())
+
+
+def test_clients_use_botocore_retry_mode_from_settings(lambda_env):
+    lambda_env(RETRY_MODE="standard", RETRY_MAX_ATTEMPTS="5")
+    from drain_hook.config import load_settings
+
+    settings = load_settings()
+    clients.configure(settings.retry_mode, settings.retry_max_attempts)
+    try:
+        retries = clients.client("ecs").meta.config.retries
+        assert retries == {"mode": "standard", "total_max_attempts": 5}
+    finally:
+        clients.configure("adaptive", 8)
+
+
+def _waiting_state(**overrides: Any) -> dict[str, Any]:
+    state = {
+        "state_version": 1,
+        "done": False,
+        "action": "draining",
+        "instance_id": INSTANCE,
+        "tasks_remaining": 1,
+        "wait_seconds": 30,
+        "cluster": "default-cluster",
+        "container_instance_arn": CI_ARN,
+        "asg_name": "web-asg",
+        "hook_name": "drain",
+        "lifecycle_action_token": TOKEN,
+        "started_at": (NOW - timedelta(seconds=400)).isoformat(),
+        "deadline_at": (NOW + timedelta(hours=1)).isoformat(),
+        "heartbeat_every_seconds": 150,
+        "execution_name": f"{INSTANCE}-{TOKEN}",
+        "polls": 5,
+        "polls_in_execution": 5,
+    }
+    for key, value in overrides.items():
+        state[key] = value.isoformat() if isinstance(value, datetime) else value
+    return state
