@@ -29,7 +29,8 @@ default account):
   as a scale-in of one would, and return the EventBridge event (a dict) for the hook.
 - ``emitted_events()``: every event emitted so far, oldest first.
 - ``subscribe(callback)``: ``callback(kind, payload)`` is called with ``("event", event_dict)``
-  when an instance enters Terminating:Wait and ``("terminated", action)`` when it terminates.
+  when an instance enters Terminating:Wait, ``("heartbeat", action)`` on each heartbeat and
+  ``("terminated", action)`` when the instance terminates.
 - ``lifecycle_actions(instance_id=None)`` / ``active_action(instance_id)``: the recorded
   `LifecycleAction` objects (token, times, heartbeats, result, how it ended).
 - ``expire_due()``: end actions whose heartbeat or global timeout has passed.
@@ -301,6 +302,7 @@ def _record_lifecycle_action_heartbeat(self: Any) -> ActionResult:
         # The heartbeat restarts the heartbeat timer only; the global timeout stands.
         action.heartbeats += 1
         action.heartbeat_deadline = _now() + timedelta(seconds=action.heartbeat_timeout)
+    _notify(_state(backend), "heartbeat", action)
     return EmptyResult()
 
 

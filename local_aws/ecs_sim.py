@@ -269,9 +269,12 @@ class EcsSimulator:
 
     # --- the clock -------------------------------------------------------------------------
 
-    def next_time(self) -> datetime | None:
+    def next_time(self, *, include_exits: bool = True) -> datetime | None:
+        """The next timer; without ``include_exits``, ignoring standalone tasks' own exits."""
         with self._lock:
-            return self._timers[0][0] if self._timers else None
+            if include_exits:
+                return self._timers[0][0] if self._timers else None
+            return min((t[0] for t in self._timers if t[3] != "EXIT"), default=None)
 
     def run_due(self) -> bool:
         """Apply every timer due by now and reconcile; True if anything changed."""

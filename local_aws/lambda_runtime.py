@@ -76,6 +76,8 @@ class LambdaRuntime:
     clock: Clock = field(default_factory=RealClock)
     instrument: Instrument | None = None
     invocations: list[Invocation] = field(default_factory=list)
+    # Called with each finished Invocation (the demo prints them as they happen).
+    listeners: list[Callable[[Invocation], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._bindings: dict[str, _Binding] = {}
@@ -125,13 +127,26 @@ class LambdaRuntime:
         return binding.handler
 
     def invoke(self, fn: Any, body: bytes | str | None, response_headers: dict[str, str]) -> bytes:
+        record = Invocation(self.clock.now(), fn.function_name, None)
+        payload = self._invoke(fn, body, response_headers, record)
+        for listener in self.listeners:
+            listener(record)
+        return payload
+
+    def _invoke(
+        self,
+        fn: Any,
+        body: bytes | str | None,
+        response_headers: dict[str, str],
+        record: Invocation,
+    ) -> bytes:
         binding = self._bindings[fn.function_name]
         raw = body.decode() if isinstance(body, bytes) else (body or "{}")
         event = json.loads(raw or "{}")
         with self._lock:
             self._count += 1
             now = self.clock.now()
-            record = Invocation(now, fn.function_name, event)
+            record.at, record.event = now, event
             self.invocations.append(record)
             if self.instrument is not None:
                 rule = self.instrument.decide(f"lambda:{fn.function_name}", ("lambda_error",))

@@ -404,6 +404,16 @@ class Sandbox:
 
     # --- acting ----------------------------------------------------------------------------
 
+    def scale_in_candidates(self, asg_name: str, count: int) -> list[str]:
+        """The instances a scale-in by ``count`` will pick (InService, unprotected, oldest)."""
+        group = autoscaling._backend(self.region, self.account_id).autoscaling_groups[asg_name]
+        states = [
+            s
+            for s in group.instance_states
+            if s.lifecycle_state == "InService" and not s.protected_from_scale_in
+        ]
+        return [s.instance.id for s in states[:count]]
+
     def scale_in(self, asg_name: str, desired: int) -> None:
         self.client("autoscaling").set_desired_capacity(
             AutoScalingGroupName=asg_name, DesiredCapacity=desired
@@ -486,7 +496,8 @@ class Sandbox:
         while True:
             while self._step():
                 pass
-            nxt = self.sim.next_time()
+            # Standalone tasks exiting on their own are not "settling": don't wait for them.
+            nxt = self.sim.next_time(include_exits=False)
             if nxt is None or self.clock.elapsed() - start > max_virtual_seconds:
                 return
             self.clock.advance_to(nxt)
