@@ -22,11 +22,6 @@ from drain_hook.observability import logger, metrics
 settings = load_settings()
 clients.configure(settings.retry_mode, settings.retry_max_attempts)
 
-if settings.tracing_enabled:  # pragma: no cover - X-Ray is only present in AWS
-    from aws_lambda_powertools import Tracer
-
-    Tracer(service=logger.service, patch_modules=["boto3", "botocore"])
-
 
 @metrics.log_metrics(raise_on_empty_metrics=False)
 @logger.inject_lambda_context(clear_state=True)
@@ -74,3 +69,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         },
     )
     return result.model_dump(mode="json")
+
+
+if settings.tracing_enabled:  # pragma: no cover - X-Ray only runs in AWS
+    # Imported here so a function without tracing never loads the X-Ray SDK at cold start.
+    from aws_lambda_powertools import Tracer
+
+    lambda_handler = Tracer(
+        service=logger.service, patch_modules=["boto3", "botocore"]
+    ).capture_lambda_handler(lambda_handler)

@@ -69,6 +69,15 @@ def test_cold_start_fails_clearly_on_bad_environment_and_skips_xray_when_tracing
     assert good.returncode == 0, good.stderr
     assert good.stdout.strip() == "False"
 
+    traced = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "TRACING_ENABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true"},
+        capture_output=True,
+        text=True,
+    )
+    assert traced.returncode == 0, traced.stderr
+    assert traced.stdout.strip() == "True"
+
     bad = subprocess.run(
         [sys.executable, "-c", code],
         env={**env, "AT_DEADLINE": "explode"},
