@@ -11,8 +11,9 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 help:
 	@echo "make demo   - run a scale-in drain end to end on the embedded local AWS (no account needed)"
 	@echo "make test   - lint and run every test"
-	@echo "make synth  - synthesize the CDK app offline (cdk.out/)"
+	@echo "make synth  - synthesize offline into cdk.out/ (CDK_ARGS='-c demo=true' by default)"
 	@echo "make deploy - cdk deploy (needs AWS credentials; pass CDK_ARGS='-c ...')"
+	@echo "make destroy - cdk destroy (same CDK_ARGS as deploy)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,24 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The CDK CLI is pinned in package.json; cdk.json runs `python3 app.py`, so the venv comes first.
+NPM_STAMP := node_modules/.installed
+CDK := PATH="$(abspath $(BIN)):$$PATH" npx --no-install cdk
+CDK_ARGS ?=
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NPM_STAMP)
+
+synth: $(STAMP) $(NPM_STAMP)
+	$(CDK) synth --quiet $(or $(CDK_ARGS),-c demo=true)
+
+deploy: $(STAMP) $(NPM_STAMP)
+	$(CDK) deploy $(CDK_ARGS)
+
+destroy: $(STAMP) $(NPM_STAMP)
+	$(CDK) destroy $(CDK_ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out node_modules .pytest_cache .ruff_cache .hypothesis
