@@ -389,9 +389,6 @@ class EcsSimulator:
         settled = sum(1 for t in wanted if on_active(t))
         alive = sum(1 for t in tasks if t.last_status in NOT_STOPPED)
         room = min(desired - settled, max_total - alive)
-        # A service below its desired count with nothing draining must still be able to
-        # recover even when maximumPercent is 100% (e.g. at creation).
-        room = max(room, min(desired - settled, desired - len(wanted)))
         for _ in range(max(0, room)):
             targets = self._placeable(cluster, service)
             if not targets:

@@ -177,6 +177,8 @@ class Sandbox:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._mock is None:
+            return  # already closed
         try:
             # Let parked executions finish, so no interpreter thread outlives moto.
             self._abandon_executions()
@@ -187,6 +189,7 @@ class Sandbox:
             lambda_runtime.use_runtime(None)
             autoscaling.set_clock(RealClock())
             self._mock.stop()
+            self._mock = None
             for key, value in self._saved_env.items():
                 if value is None:
                     os.environ.pop(key, None)

@@ -1,0 +1,64 @@
+"""The drain under injected faults: throttling, server errors, Lambda errors, the Catch path."""
+
+from __future__ import annotations
+
+from local_aws.sandbox import Sandbox
+from tests.e2e.conftest import SandboxFactory
+
+
+def _world(sb: Sandbox) -> str:
+    asg = sb.add_cluster("c1", instances=3)
+    sb.register_task_definition("web")
+    sb.create_service("c1", "web", "web", 6)
+    sb.settle()
+    sb.deploy()
+    return asg
+
+
+def test_throttling_and_server_errors_are_retried(sandbox: SandboxFactory) -> None:
+    sb = sandbox(seed=11, lambda_env={"RETRY_MODE": "standard"})
+    asg = _world(sb)
+    sb.add_fault("ecs:*", "throttle", probability=0.3)
+    sb.add_fault("autoscaling:DescribeAutoScalingInstances", "server_error", probability=0.3)
+    sb.scale_in(asg, 2)
+    report = sb.run()
+    assert report.all_completed and report.lost_tasks == []
+    assert sum(sb.instrument.injected.values()) > 0
+    assert sum(report.attempts.values()) > sum(report.calls.values())
+
+
+def test_same_seed_same_run(sandbox: SandboxFactory) -> None:
+    outcomes = []
+    for _ in range(2):
+        sb = sandbox(seed=3)
+        asg = _world(sb)
+        sb.add_fault("ecs:DescribeTasks", "throttle", probability=0.5)
+        sb.scale_in(asg, 2)
+        report = sb.run()
+        outcomes.append((report.calls, report.attempts, report.virtual_seconds, report.polls))
+        sb.__exit__(None, None, None)
+    assert outcomes[0] == outcomes[1]
+
+
+def test_lambda_errors_in_the_loop_are_retried(sandbox: SandboxFactory) -> None:
+    sb = sandbox(seed=2)
+    asg = _world(sb)
+    sb.scale_in(asg, 2)
+    sb.run(until=lambda: sb.keeper.started > 0, settle=False)
+    sb.add_fault("lambda:*", "lambda_error", max_count=2)
+    report = sb.run()
+    assert report.all_completed and report.failed_executions == []
+    assert sum(1 for i in sb.runtime.invocations if i.error) == 2
+
+
+def test_lambda_failing_for_good_takes_the_catch_path(sandbox: SandboxFactory) -> None:
+    sb = sandbox()
+    asg = _world(sb)
+    sb.scale_in(asg, 2)
+    sb.run(until=lambda: sb.keeper.started > 0, settle=False)
+    sb.add_fault("lambda:*", "lambda_error")
+    report = sb.run()
+    [action] = report.lifecycle_actions
+    # The state machine's Catch completed the action with CONTINUE, then failed the execution.
+    assert (action.result, action.ended_by) == ("CONTINUE", "complete")
+    assert len(report.failed_executions) == 1
