@@ -7,7 +7,7 @@ report exactly what a real run would do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -144,7 +144,7 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
         if observation.tasks:
             reason = "only daemon-service tasks left, and they do not hold the instance"
         plan = finish(drained, reason, complete=True)
-        return Plan(**{**plan.__dict__, "writes": pre_writes + plan.writes})
+        return replace(plan, writes=pre_writes + plan.writes)
 
     # Tasks remain. Past the deadline: stop them (once), give them the grace, then complete.
     if now >= state.deadline_at:
