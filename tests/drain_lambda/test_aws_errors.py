@@ -17,6 +17,7 @@ from drain_hook.adapters import clients
 from drain_hook.adapters import ecs as ecs_adapter
 from drain_hook.adapters import stepfunctions as sfn_adapter
 from tests.drain_lambda.conftest import FakeContext
+from tests.drain_lambda.sample_events import eventbridge
 
 INSTANCE = "i-0123456789abcdef0"
 CI_ARN = "arn:aws:ecs:us-east-1:123456789012:container-instance/default-cluster/abc"
@@ -25,23 +26,15 @@ NOW = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
 
 def lifecycle_event() -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": "7e3c8e2f-0000-0000-0000-000000000000",
-        "detail-type": "EC2 Instance-terminate Lifecycle Action",
-        "source": "aws.autoscaling",
-        "account": "123456789012",
-        "time": "2025-01-06T09:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {
+    return eventbridge(
+        {
             "LifecycleActionToken": TOKEN,
             "AutoScalingGroupName": "web-asg",
             "LifecycleHookName": "drain",
             "EC2InstanceId": INSTANCE,
             "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
-        },
-    }
+        }
+    )
 
 
 class Stubs:

@@ -18,6 +18,7 @@ from drain_hook.models.requests import (
     cluster_from_metadata,
     parse_request,
 )
+from tests.drain_lambda.sample_events import eventbridge
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:loop"
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,21 +87,6 @@ def test_cold_start_fails_clearly_on_bad_environment_and_skips_xray_when_tracing
     )
     assert bad.returncode != 0
     assert "ecs-drain-hook configuration error: AT_DEADLINE" in bad.stderr
-
-
-def eventbridge(detail: dict, **envelope) -> dict:
-    return {
-        "version": "0",
-        "id": "7e3c8e2f-0000-0000-0000-000000000000",
-        "detail-type": "EC2 Instance-terminate Lifecycle Action",
-        "source": "aws.autoscaling",
-        "account": "123456789012",
-        "time": "2025-01-06T09:00:00Z",
-        "region": "us-east-1",
-        "resources": ["arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:x"],
-        "detail": detail,
-        **envelope,
-    }
 
 
 DETAIL = {

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.drain_lambda.conftest import HOOK, World, begin_termination
+from tests.drain_lambda.sample_events import eventbridge
 
 CLUSTER = "default-cluster"
 
@@ -425,38 +426,23 @@ BAD_EVENTS = {
     "instance id not i-": {"instance_id": "web-1"},
     "manual typo": {"instance_id": "i-0123456789abcdef0", "asg": "web-asg"},
     "hook without group": {"instance_id": "i-0123456789abcdef0", "hook_name": HOOK},
-    "launch transition": {
-        "version": "0",
-        "id": "7e3c8e2f-0000-0000-0000-000000000000",
-        "detail-type": "EC2 Instance-launch Lifecycle Action",
-        "source": "aws.autoscaling",
-        "account": "123456789012",
-        "time": "2025-01-06T09:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {
+    "launch transition": eventbridge(
+        {
             "LifecycleActionToken": "87654321-4321-4321-4321-210987654321",
             "AutoScalingGroupName": "web-asg",
             "LifecycleHookName": HOOK,
             "EC2InstanceId": "i-0123456789abcdef0",
             "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
         },
-    },
-    "missing token and instance": {
-        "version": "0",
-        "id": "7e3c8e2f-0000-0000-0000-000000000000",
-        "detail-type": "EC2 Instance-terminate Lifecycle Action",
-        "source": "aws.autoscaling",
-        "account": "123456789012",
-        "time": "2025-01-06T09:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {
+        **{"detail-type": "EC2 Instance-launch Lifecycle Action"},
+    ),
+    "missing token and instance": eventbridge(
+        {
             "AutoScalingGroupName": "web-asg",
             "LifecycleHookName": HOOK,
             "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
-        },
-    },
+        }
+    ),
     "tampered state": {"state_version": 1, "done": False, "instance_id": "i-0123456789abcdef0"},
 }
 
