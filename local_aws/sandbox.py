@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -44,6 +45,11 @@ from local_aws.ecs_sim import EcsSimulator, Timings
 from local_aws.events import EventBus
 from local_aws.faults import FaultRule, Instrument
 from local_aws.lambda_runtime import LambdaRuntime
+
+# The Lambda's package lives in lambda/ (what is deployed); make it importable from a checkout.
+_LAMBDA_DIR = str(template.ROOT / "lambda")
+if _LAMBDA_DIR not in sys.path:
+    sys.path.insert(0, _LAMBDA_DIR)
 
 REGION = "us-east-1"
 FUNCTION_NAME = "ecs-drain-hook"
