@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 import pytest
@@ -48,6 +48,7 @@ class World:
     sfn: Any
     clock: VirtualClock
     calls: list[str]
+    lambda_session: Any
     task_definition: str = ""
     services: dict[str, str] = field(default_factory=dict)
 
@@ -148,6 +149,24 @@ class World:
         response = self.ecs.describe_container_instances(cluster=cluster, containerInstances=[arn])
         return response["containerInstances"][0]["status"]
 
+    def answer_once(self, service: str, operation: str, parsed: dict[str, Any]) -> None:
+        """The Lambda's next `operation` call gets this answer instead of moto's (used for
+        answers moto never gives, e.g. a `failures` entry from UpdateContainerInstancesState)."""
+        from drain_hook.adapters import clients
+
+        events = clients.client(service).meta.events  # the very client the Lambda uses
+        event = f"before-call.{service}.{operation}"
+
+        class _Http:
+            status_code = 200
+            headers: ClassVar[dict[str, str]] = {}
+
+        def answer(**_: Any) -> tuple[Any, dict[str, Any]]:
+            events.unregister(event, answer)
+            return _Http(), parsed
+
+        events.register(event, answer)
+
     def writes(self) -> list[str]:
         """The Lambda's calls that change something (anything but Describe/List/Get)."""
         reads = ("Describe", "List", "Get")
@@ -200,6 +219,7 @@ def world(lambda_env, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             sfn=sfn,
             clock=clock,
             calls=calls,
+            lambda_session=lambda_session,
         )
         world.task_definition = world.ecs.register_task_definition(
             family="app",

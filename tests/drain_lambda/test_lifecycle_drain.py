@@ -376,23 +376,56 @@ def test_daemon_tasks_alone_hold_the_instance_only_if_configured(
     assert result["action"] == expected
 
 
-def test_update_failure_is_handled_and_retried_on_the_next_poll(
-    world, handler, one_instance, monkeypatch
-):
-    """ECS reports a failure entry instead of setting DRAINING: the loop runs and retries."""
-    from drain_hook.adapters import ecs
-
+def test_update_failure_is_handled_and_retried_on_the_next_poll(world, handler, one_instance):
+    """ECS answers with a `failures` entry instead of setting DRAINING: the loop runs anyway
+    and the next poll sets DRAINING again."""
     instance_id, arn = one_instance
     world.run_tasks(CLUSTER, arn, 1)
-    real = ecs.set_draining
-    answers = iter(["MISSING: simulated failure"])
-    monkeypatch.setattr(ecs, "set_draining", lambda c, a: next(answers, None) or real(c, a))
+    world.answer_once(
+        "ecs",
+        "UpdateContainerInstancesState",
+        {"containerInstances": [], "failures": [{"arn": arn, "reason": "MISSING"}]},
+    )
 
     state = handler(begin_termination("web-asg", instance_id))
     assert (state["action"], state["done"]) == ("draining", False)
     assert world.instance_status(CLUSTER, arn) == "ACTIVE"
+    assert world.calls.count("ecs:UpdateContainerInstancesState") == 1
     state = poll(handler, state, world)
     assert world.instance_status(CLUSTER, arn) == "DRAINING"
+    assert state["action"] == "draining"
+
+
+def test_a_long_drain_carries_on_in_a_fresh_execution(world, handler, lambda_env):
+    """Step Functions caps an execution at 25,000 history events: after POLLS_PER_EXECUTION
+    polls the state is handed to a new execution and this one ends."""
+    lambda_env(POLLS_PER_EXECUTION="10", POLL_INTERVAL_MAX_SECONDS="60", MAX_DRAIN_SECONDS="86400")
+    world.cluster(CLUSTER)
+    [instance_id] = world.group("web-asg", 1, heartbeat=3600)
+    arn = world.register(CLUSTER, instance_id)
+    world.run_tasks(CLUSTER, arn, 1)
+    state = handler(begin_termination("web-asg", instance_id))
+    actions = []
+    for _ in range(10):
+        state = poll(handler, state, world)
+        actions.append(state["action"])
+    assert actions == ["draining"] * 9 + ["continued"]
+    assert state["done"] is True
+    executions = sorted(e["name"] for e in world.executions())
+    base = f"{instance_id}-{state['lifecycle_action_token']}"
+    assert executions == [base, f"{base}-g1"]
+    handed_on = world.sfn.describe_execution(
+        executionArn=next(
+            e["executionArn"] for e in world.executions() if e["name"].endswith("-g1")
+        )
+    )
+    carried = json.loads(handed_on["input"])
+    assert (carried["done"], carried["action"], carried["polls_in_execution"]) == (
+        False,
+        "draining",
+        0,
+    )
+    assert world.lifecycle_state(instance_id) == "Terminating:Wait"
 
 
 def sns_event(message: str) -> dict[str, Any]:
