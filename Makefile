@@ -22,6 +22,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
+# The embedded local AWS: a scale-in drained end to end, no account needed (DEMO_ARGS="--help").
+demo: $(STAMP)
+	$(BIN)/python -m local_aws.demo $(DEMO_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

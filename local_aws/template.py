@@ -3,8 +3,8 @@
 Two sources, one result (`DrainDefinition`):
 
 - ``from_asl_file()``: the ASL file in infra/ and the rule pattern the CDK app is specified to
-  build ("EC2 Instance-terminate Lifecycle Action" events of the given groups and hook). Used
-  until a synthesized template exists.
+  build ("EC2 Instance-terminate Lifecycle Action" events of the given groups and hook). For
+  sandbox tests of pieces that don't need the CDK app.
 - ``from_template(template)``: a synthesized CloudFormation template (a dict: a
   ``cdk.out/*.template.json`` file, or ``aws_cdk.assertions.Template.from_stack(stack).to_json()``).
   The rule pattern comes from the ``AWS::Events::Rule`` that targets the function, the ASL from
@@ -12,7 +12,8 @@ Two sources, one result (`DrainDefinition`):
   DefinitionSubstitutions), and the function's environment from the ``AWS::Lambda::Function``.
   Intrinsics (Ref, Fn::GetAtt, Fn::Join, Fn::Sub) are resolved with the names the sandbox gives.
 
-``load()`` picks the template in cdk.out when one holds a state machine, else the ASL file.
+``load()`` synthesizes the CDK app's attach-mode stack in process (once) and reads it with
+``from_template``: the sandbox runs what ``cdk deploy`` ships.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -142,13 +144,35 @@ def from_template(template: dict[str, Any], names: dict[str, str] | None = None)
     return DrainDefinition(rule_pattern, asl, "template", env)
 
 
-def load(
-    asg_names: list[str], hook_names: list[str], cdk_out: Path = ROOT / "cdk.out"
-) -> DrainDefinition:
-    """The synthesized template's definition when cdk.out has one, else the ASL file."""
-    if cdk_out.is_dir():
-        for path in sorted(cdk_out.glob("*.template.json")):
-            template = json.loads(path.read_text())
-            if _resources(template, "AWS::StepFunctions::StateMachine"):
-                return from_template(template).with_groups(asg_names, hook_names)
-    return from_asl_file(asg_names, hook_names)
+# The attach-mode stack the sandbox synthesizes; the sandbox swaps in its own group names.
+SANDBOX_CONTEXT = {"cluster_name": "sandbox-cluster", "asg_names": "sandbox-asg"}
+# Settings the sandbox owns: the cluster and state machine it creates, and no X-Ray locally.
+SANDBOX_OWNED_ENVIRONMENT = ("CLUSTER_NAME", "STATE_MACHINE_ARN", "TRACING_ENABLED")
+
+
+@cache
+def synthesized_template() -> dict[str, Any]:
+    """The attach-mode stack as `cdk synth` builds it (cdk.json's flags), synthesized in process.
+
+    Synthesized, not read from cdk.out, so the sandbox never runs a stale template. Cached: the
+    CDK synth costs a few seconds (jsii starts Node) and the result depends only on the code.
+    """
+    import os
+    import tempfile
+
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
+    os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+    from infra.app import build_app
+
+    context = {**json.loads((ROOT / "cdk.json").read_text())["context"], **SANDBOX_CONTEXT}
+    with tempfile.TemporaryDirectory() as outdir:
+        (stack,) = build_app(context, outdir=outdir).synth().stacks
+        return stack.template
+
+
+def load(asg_names: list[str], hook_names: list[str]) -> DrainDefinition:
+    """The rule pattern, ASL and Lambda environment of the synthesized stack, for these groups."""
+    definition = from_template(synthesized_template()).with_groups(asg_names, hook_names)
+    for name in SANDBOX_OWNED_ENVIRONMENT:
+        definition.lambda_environment.pop(name, None)
+    return definition
