@@ -13,7 +13,7 @@
 - ``lambda_error`` rules are read by the Lambda runtime (`local_aws.lambda_runtime`): the
   invocation fails as a Lambda function error (Unhandled) before the handler runs.
 
-Botocore's retry back-off sleeps are made instant inside an instrumented run (`install`), so a
+Botocore's retry back-off sleeps are made instant while a sandbox is open (`install`), so a
 throttled drain costs attempts, not wall time.
 """
 
@@ -157,21 +157,35 @@ def _error_response(service: str, status: int, code: str, message: str) -> AWSRe
     return AWSResponse("http://fault-injected.invalid/", status, headers, _Raw(body))  # type: ignore[arg-type]
 
 
-_installed = False
+_saved: tuple[Any, Any] | None = None
 
 
 def install() -> None:
-    """Make botocore's retry back-off instant (the sandbox counts attempts, not waits)."""
-    global _installed
-    if _installed:
+    """Make botocore's retry back-off instant (the sandbox counts attempts, not waits).
+
+    Undone by `uninstall`, so code outside a sandbox keeps botocore's real back-off.
+    """
+    global _saved
+    if _saved is not None:
         return
     import botocore.endpoint
     import botocore.retries.bucket
 
+    _saved = (botocore.endpoint.time, botocore.retries.bucket.TokenBucket._acquire)
     botocore.endpoint.time = _NoSleepTime()  # type: ignore[attr-defined]
     # Adaptive mode's client-side rate limiter would block on real time after a throttle.
     botocore.retries.bucket.TokenBucket._acquire = _acquire_now  # type: ignore[method-assign]
-    _installed = True
+
+
+def uninstall() -> None:
+    global _saved
+    if _saved is None:
+        return
+    import botocore.endpoint
+    import botocore.retries.bucket
+
+    botocore.endpoint.time, botocore.retries.bucket.TokenBucket._acquire = _saved  # type: ignore[method-assign]
+    _saved = None
 
 
 class _NoSleepTime:

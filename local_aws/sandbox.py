@@ -194,6 +194,7 @@ class Sandbox:
             stepfunctions.use_timekeeper(None)
             lambda_runtime.use_runtime(None)
             autoscaling.set_clock(RealClock())
+            faults.uninstall()
             self._mock.stop()
             self._mock = None
             for key, value in self._saved_env.items():

@@ -132,7 +132,8 @@ def test_deadline_stops_what_remains_and_completes(sandbox: SandboxFactory) -> N
     elapsed = (action.ended_at - action.started_at).total_seconds()
     assert 600 <= elapsed <= 600 + 45 + 180
     assert report.calls["ecs:StopTask"] == 1
-    assert any(r["action"] in ("deadline", "stopping") for r in _results(sb))
+    actions = [r["action"] for r in _results(sb)]
+    assert "stopping" in actions and actions[-1] == "deadline"
 
 
 def test_drain_longer_than_heartbeat_timeout_is_kept_alive(sandbox: SandboxFactory) -> None:
