@@ -81,19 +81,20 @@ settings_strategy = st.builds(
 def test_never_completes_while_a_task_holds_the_instance_before_the_deadline(
     tasks, policy, elapsed, status, first
 ):
-    state = make_state(execution_name=None if first else "loop")
     now = T0 + timedelta(seconds=elapsed)
+    # The first round runs when the drain starts; later rounds at any time before the deadline.
+    state = make_state(execution_name=None, started_at=now) if first else make_state()
     plan = decide(state, Observation(True, status, tuple(tasks)), now, policy)
     holding = [t for t in tasks if policy.daemon_tasks_hold_instance or t.kind != "daemon"]
     if holding:
         assert not plan.complete_lifecycle
         assert not plan.state.done
         assert plan.state.wait_seconds >= 1
-        # never sleeps past the deadline or a heartbeat that falls due
+        # never sleeps past the deadline, nor longer than a heartbeat interval since the last
         assert now + timedelta(seconds=plan.state.wait_seconds) <= state.deadline_at
         last = plan.state.last_heartbeat_at or state.started_at
         wake = now + timedelta(seconds=plan.state.wait_seconds)
-        assert wake <= last + timedelta(seconds=150) or plan.state.wait_seconds == 1
+        assert wake <= last + timedelta(seconds=150)
     else:
         assert plan.complete_lifecycle and plan.state.done
     assert plan.state.tasks_remaining == len(tasks)
@@ -160,17 +161,19 @@ def test_first_round_on_active_instance_plans_drain_and_loop():
     assert plan.writes == ["set container instance DRAINING", "start the wait loop"]
 
 
-def test_heartbeat_recorded_when_half_the_timeout_has_passed():
+def test_heartbeat_recorded_when_the_next_poll_would_come_too_late():
     task = TaskView("arn:t", "service", "RUNNING", "RUNNING")
-    state = make_state(last_heartbeat_at=T0)
+    policy = make_settings(poll_interval_first_seconds=10, poll_interval_max_seconds=40)
+    state = make_state(last_heartbeat_at=T0, polls=10)  # waits are at the longest: 40 s
     early = decide(
-        state, Observation(True, "DRAINING", (task,)), T0 + timedelta(seconds=100), make_settings()
+        state, Observation(True, "DRAINING", (task,)), T0 + timedelta(seconds=100), policy
     )
-    due = decide(
-        state, Observation(True, "DRAINING", (task,)), T0 + timedelta(seconds=150), make_settings()
+    late = decide(
+        state, Observation(True, "DRAINING", (task,)), T0 + timedelta(seconds=120), policy
     )
-    assert not early.record_heartbeat and early.state.wait_seconds == 50
-    assert due.record_heartbeat and due.state.last_heartbeat_at == T0 + timedelta(seconds=150)
+    assert not early.record_heartbeat and early.state.wait_seconds == 40  # wakes at 140 <= 150
+    assert late.record_heartbeat and late.state.last_heartbeat_at == T0 + timedelta(seconds=120)
+    assert late.writes == ["record lifecycle heartbeat"]
 
 
 def test_a_48_hour_drain_fits_the_step_functions_history_limit():

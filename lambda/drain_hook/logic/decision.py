@@ -218,19 +218,7 @@ def _continue(
 ) -> Plan:
     """Add what every round that keeps waiting needs: heartbeat, wait caps, loop bookkeeping."""
     wait = state.wait_seconds
-    heartbeat = False
     update: dict[str, object] = {}
-    if state.completes_lifecycle and state.heartbeat_every_seconds:
-        last = state.last_heartbeat_at or state.started_at
-        heartbeat = (
-            state.polls > 0 and (now - last).total_seconds() >= state.heartbeat_every_seconds
-        )
-        if heartbeat:
-            update["last_heartbeat_at"] = now
-            last = now
-        # Poll again before the next heartbeat falls due, so the hook never times out on us.
-        due = (last + timedelta(seconds=state.heartbeat_every_seconds) - now).total_seconds()
-        wait = min(wait, max(1, int(due)))
     if not fixed_wait:
         # Wake up at the deadline and at the end of the standalone grace, not after them.
         wait = min(wait, max(1, int((state.deadline_at - now).total_seconds())))
@@ -238,6 +226,18 @@ def _continue(
             grace_end = state.started_at + timedelta(seconds=settings.standalone_grace_seconds)
             if now < grace_end:
                 wait = min(wait, max(1, int((grace_end - now).total_seconds())))
+    heartbeat = False
+    every = state.heartbeat_every_seconds
+    if state.completes_lifecycle and every:
+        # Heartbeat now if the next poll would come later than `every` after the last heartbeat:
+        # heartbeats are then never more than `every` (half the hook's timeout) apart.
+        wait = min(wait, every)
+        last = state.last_heartbeat_at or state.started_at
+        heartbeat = not is_first_round(state) and now + timedelta(seconds=wait) > last + timedelta(
+            seconds=every
+        )
+        if heartbeat:
+            update["last_heartbeat_at"] = now
     update["wait_seconds"] = wait
 
     first_round = is_first_round(state)
