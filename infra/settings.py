@@ -94,9 +94,9 @@ class DrainSettings:
     def heartbeat_timeout(self) -> int:
         """HeartbeatTimeout for the hook.
 
-        The Lambda records a heartbeat on every poll, so the timer only needs to outlast the longest
-        gap between polls (the max interval plus Lambda retries); and 100 x heartbeat (the global
-        timeout) must cover the whole hold.
+        The Lambda keeps its heartbeats at most half this timeout apart, and this default leaves
+        that half at least two of the longest poll intervals (room for Lambda retries); and
+        100 x heartbeat (the global timeout) must cover the whole hold.
         """
         if self.heartbeat_timeout_seconds is not None:
             return self.heartbeat_timeout_seconds
