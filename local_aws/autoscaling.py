@@ -270,20 +270,26 @@ def _find_active(
 # --- moto patches -------------------------------------------------------------------------
 
 
+def _requested_action(self: Any) -> LifecycleAction:
+    """The active action a Complete/Heartbeat request names (timeouts applied first)."""
+    backend = self.autoscaling_backend
+    _expire(backend)
+    return _find_active(
+        backend,
+        self._get_param("AutoScalingGroupName"),
+        self._get_param("LifecycleHookName"),
+        self._get_param("LifecycleActionToken"),
+        self._get_param("InstanceId"),
+    )
+
+
 def _complete_lifecycle_action(self: Any) -> ActionResult:
     backend = self.autoscaling_backend
     result = self._get_param("LifecycleActionResult")
     if result not in ("CONTINUE", "ABANDON"):
         raise ValidationError("LifecycleActionResult must be CONTINUE or ABANDON")
     with _lock:
-        _expire(backend)
-        action = _find_active(
-            backend,
-            self._get_param("AutoScalingGroupName"),
-            self._get_param("LifecycleHookName"),
-            self._get_param("LifecycleActionToken"),
-            self._get_param("InstanceId"),
-        )
+        action = _requested_action(self)
         _end(backend, action, result, "complete")
     return EmptyResult()
 
@@ -291,14 +297,7 @@ def _complete_lifecycle_action(self: Any) -> ActionResult:
 def _record_lifecycle_action_heartbeat(self: Any) -> ActionResult:
     backend = self.autoscaling_backend
     with _lock:
-        _expire(backend)
-        action = _find_active(
-            backend,
-            self._get_param("AutoScalingGroupName"),
-            self._get_param("LifecycleHookName"),
-            self._get_param("LifecycleActionToken"),
-            self._get_param("InstanceId"),
-        )
+        action = _requested_action(self)
         # The heartbeat restarts the heartbeat timer only; the global timeout stands.
         action.heartbeats += 1
         action.heartbeat_deadline = _now() + timedelta(seconds=action.heartbeat_timeout)
