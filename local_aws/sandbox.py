@@ -13,7 +13,8 @@ Pieces (each usable alone, see their modules): `autoscaling` (lifecycle hooks), 
 ECS scheduler), `events` (rule pattern -> Lambda), `lambda_runtime` (the real handler in
 process), `stepfunctions` (the real ASL on virtual time), `faults` (call counts and fault
 injection on the handler's boto3 session), `template` (rule pattern and ASL from the ASL file
-or a synthesized template).
+or a synthesized template), `ecs_query` (ListContainerInstances' ec2InstanceId filter, while a
+Sandbox is open).
 
 The loop (`run`): wait until every Step Functions execution is parked in a Wait or done; apply
 what is due now (ECS timers and reconciliation, lifecycle timeouts, event deliveries, waking
@@ -39,7 +40,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.utils import generate_instance_identity_document
 
-from local_aws import autoscaling, faults, lambda_runtime, stepfunctions, template
+from local_aws import autoscaling, ecs_query, faults, lambda_runtime, stepfunctions, template
 from local_aws.clock import RealClock, VirtualClock
 from local_aws.ecs_sim import EcsSimulator, Timings
 from local_aws.events import EventBus
@@ -173,6 +174,7 @@ class Sandbox:
         stepfunctions.install()
         lambda_runtime.install()
         faults.install()
+        ecs_query.install()  # ListContainerInstances honours `ec2InstanceId == <id>`
         stepfunctions.use_timekeeper(self.keeper)
         lambda_runtime.use_runtime(self.runtime)
         self.sim = EcsSimulator(
@@ -195,6 +197,7 @@ class Sandbox:
             lambda_runtime.use_runtime(None)
             autoscaling.set_clock(RealClock())
             faults.uninstall()
+            ecs_query.uninstall()
             self._mock.stop()
             self._mock = None
             for key, value in self._saved_env.items():
