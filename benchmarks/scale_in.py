@@ -183,19 +183,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.scale_in", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--sizes", type=_ints, default=[10, 50, 150], help="cluster sizes N")
-    parser.add_argument("--scale-in", type=_ints, default=[1, 5], help="instances removed K")
+    parser.add_argument("--sizes", type=_ints, help="cluster sizes N (default 10,50,150)")
+    parser.add_argument("--scale-in", type=_ints, help="instances removed K (default 1,5)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--throttle", type=float, default=0.3, help="throttling probability (0 skips the run)"
     )
     parser.add_argument(
-        "--throttle-size", type=int, default=50, help="N of the throttling run (K: largest)"
+        "--throttle-size", type=int, help="N of the throttling run (default 50); K: the largest"
     )
-    parser.add_argument("--quick", action="store_true", help="N=4,8 K=1,2; throttling on N=8")
+    parser.add_argument(
+        "--quick", action="store_true", help="small defaults: N=4,8 K=1,2, throttling on N=8"
+    )
     args = parser.parse_args(argv)
-    if args.quick:
-        args.sizes, args.scale_in, args.throttle_size = [4, 8], [1, 2], 8
+    defaults = ([4, 8], [1, 2], 8) if args.quick else ([10, 50, 150], [1, 5], 50)
+    args.sizes = args.sizes or defaults[0]
+    args.scale_in = args.scale_in or defaults[1]
+    args.throttle_size = args.throttle_size or defaults[2]
+    if args.throttle_size < 2 or min(args.scale_in) >= args.throttle_size:
+        parser.error("--throttle-size must be larger than the smallest --scale-in")
     if not 0.0 <= args.throttle < 1.0:
         parser.error("--throttle must be in [0, 1)")
 

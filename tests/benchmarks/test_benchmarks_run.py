@@ -1,0 +1,50 @@
+"""Smoke test: each benchmark runs as ``python -m benchmarks.<name>`` and prints its table.
+
+Smallest modes only, and no assertion on any time: the figures are for reading, not gating.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str) -> str:
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1"}
+    out = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert out.returncode == 0, f"exit {out.returncode}\n{out.stdout}\n{out.stderr}"
+    return out.stdout
+
+
+def test_cold_start_prints_its_table() -> None:
+    text = _run("benchmarks.cold_start", "--runs", "1")
+    assert "median ms" in text and "p90 ms" in text
+    rows = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}
+    assert {"boto3", "handler", "handler+tracing"} <= set(rows)
+    # Last column: was aws_xray_sdk imported. Only with tracing on.
+    assert rows["boto3"][-1] == "no"
+    assert rows["handler"][-1] == "no"
+    assert rows["handler+tracing"][-1] == "yes"
+
+
+def test_scale_in_prints_its_table() -> None:
+    text = _run("benchmarks.scale_in", "--sizes", "3", "--scale-in", "1", "--throttle-size", "3")
+    lines = text.splitlines()
+    assert any(line.split()[:3] == ["N", "K", "calls/inst"] for line in lines if line.strip())
+    (row,) = [line.split() for line in lines if line.split()[:2] == ["3", "1"]]
+    assert row[-2:] == ["yes", "0"]  # lifecycle action completed, no task lost
+    assert "throttling:" in text
+    assert any(line.startswith("throttled") for line in lines)
+    assert "no task lost: yes" in text
