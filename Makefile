@@ -3,14 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+# jsii reads a list of Node major versions whose end-of-life banner to silence.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,19,20,21
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: help venv test lint unit demo synth deploy destroy clean
+.PHONY: help venv test lint demo bench synth deploy destroy clean
 
 help:
 	@echo "make demo   - run a scale-in drain end to end on the embedded local AWS (no account needed)"
 	@echo "make test   - lint and run every test"
+	@echo "make bench  - cold start and scale-in benchmarks (figures, BENCH_ARGS='--quick')"
 	@echo "make synth  - synthesize offline into cdk.out/ (CDK_ARGS='-c demo=true' by default)"
 	@echo "make deploy - cdk deploy (needs AWS credentials; pass CDK_ARGS='-c ...')"
 	@echo "make destroy - cdk destroy (same CDK_ARGS as deploy)"
@@ -25,6 +27,11 @@ venv: $(STAMP)
 # The embedded local AWS: a scale-in drained end to end, no account needed (DEMO_ARGS="--help").
 demo: $(STAMP)
 	$(BIN)/python -m local_aws.demo $(DEMO_ARGS)
+
+# Benchmarks print figures and assert nothing about time (BENCH_ARGS="--quick" for a short run).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.cold_start
+	$(BIN)/python -m benchmarks.scale_in $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

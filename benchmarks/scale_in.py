@@ -128,16 +128,12 @@ def scenario(n: int, k: int, *, seed: int = 7, throttle: float = 0.0, label: str
 
 def _count_listed(sb: Sandbox) -> list[int]:
     """Record how many ARNs each of the Lambda's ListContainerInstances calls returned."""
-    from drain_hook.adapters import clients
-
     listed: list[int] = []
 
     def after_list(parsed: dict[str, Any], **_: Any) -> None:
         listed.append(len(parsed.get("containerInstanceArns", [])))
 
-    session = clients._session  # the instrumented session the sandbox handed to the Lambda
-    assert session is not None, "the Sandbox hands the Lambda its own session"
-    session.events.register("after-call.ecs.ListContainerInstances", after_list)
+    sb.lambda_session.events.register("after-call.ecs.ListContainerInstances", after_list)
     return listed
 
 

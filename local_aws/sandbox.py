@@ -141,6 +141,7 @@ class Sandbox:
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._saved_utc_now: Any = None
+        self.lambda_session: Any = None  # set on enter: the session the Lambda's clients use
         self.groups: dict[str, str] = {}  # asg name -> cluster
         self.sim: EcsSimulator
         self.function_arn = ""
@@ -212,7 +213,9 @@ class Sandbox:
 
         self._saved_utc_now = lambda_clock.utc_now
         lambda_clock.utc_now = self.clock.now  # the handler's only source of time
-        clients.use_session(self.instrument.session(self.region))
+        # The Lambda's own session: every call it makes is counted (and faults injected) here.
+        self.lambda_session = self.instrument.session(self.region)
+        clients.use_session(self.lambda_session)
 
     def _unpatch_lambda_seams(self) -> None:
         from drain_hook import clock as lambda_clock
