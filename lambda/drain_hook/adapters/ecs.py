@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drain_hook.adapters.clients import client
-from drain_hook.logic.decision import TaskView
+from drain_hook.logic.decision import TaskKind, TaskView
 
 # ListContainerInstances without a status lists every status but INACTIVE (API reference).
 UNLISTED_STATUSES = ("INACTIVE",)
@@ -133,7 +133,7 @@ def _service_name(task: dict[str, Any]) -> str | None:
     return group.split(":", 1)[1] if group.startswith("service:") else None
 
 
-def _kind(service: str | None, strategies: dict[str, str]) -> Any:
+def _kind(service: str | None, strategies: dict[str, str]) -> TaskKind:
     if service is None:
         return "standalone"
     return "daemon" if strategies.get(service) == "DAEMON" else "service"
