@@ -1,0 +1,274 @@
+"""Every tunable of the drain hook, once: its environment variable, default, bounds and meaning.
+
+The Lambda reads its environment with `Settings.from_environ` at cold start. The CDK construct
+builds `Tunables` from its props (each field is also a `-c <field>=<value>` context key of the
+CDK app) and writes the Lambda's environment with `Tunables.environ()`, so a bad value fails at
+synth with the same message it would give at cold start. Standard library only: the construct
+imports this module without the Lambda's dependencies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Literal
+
+# A lifecycle hook's global timeout is min(48 h, 100 x HeartbeatTimeout) and can't be extended
+# (EC2 Auto Scaling user guide, "Amazon EC2 Auto Scaling lifecycle hooks"): no drain outlives it.
+LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS = 48 * 3600
+HEARTBEAT_TIMEOUT_MIN_SECONDS = 30  # PutLifecycleHook API reference
+HEARTBEAT_TIMEOUT_MAX_SECONDS = 7200
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_STATE_MACHINE_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[\w-]+$")
+_CLUSTER = re.compile(r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/)?[A-Za-z0-9_-]{1,255}$")
+
+
+def lifecycle_global_timeout(heartbeat_timeout_seconds: int) -> int:
+    """The hook's global timeout for a given heartbeat timeout (never restarted by heartbeats)."""
+    return min(LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS, 100 * heartbeat_timeout_seconds)
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed, out of range or contradicts another one."""
+
+
+def _setting(env: str, default: Any, doc: str, *, low: int = 0, high: int = 0, choices=()) -> Any:
+    return field(
+        default=default,
+        metadata={"env": env, "low": low, "high": high, "choices": tuple(choices), "doc": doc},
+    )
+
+
+@dataclass(frozen=True)
+class Tunables:
+    """What an operator may tune. Field name = CDK context key; metadata env = Lambda variable."""
+
+    poll_interval_first_seconds: int = _setting(
+        "POLL_INTERVAL_FIRST_SECONDS",
+        120,
+        "wait before the first poll of the wait loop; waits double from here",
+        low=1,
+        high=3600,
+    )
+    poll_interval_max_seconds: int = _setting(
+        "POLL_INTERVAL_MAX_SECONDS",
+        300,
+        "longest wait between polls (ECS events end a drain sooner; the loop is the safety net)",
+        low=1,
+        high=3600,
+    )
+    max_drain_seconds: int = _setting(
+        "MAX_DRAIN_SECONDS",
+        7200,
+        "drain deadline, counted from when the instance entered Terminating:Wait",
+        low=60,
+        high=LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS,
+    )
+    standalone_tasks: Literal["wait", "stop"] = _setting(
+        "STANDALONE_TASKS",
+        "wait",
+        "tasks of no service (ECS draining never stops them): wait for them, or stop them "
+        "after the grace",
+        choices=("wait", "stop"),
+    )
+    standalone_grace_seconds: int = _setting(
+        "STANDALONE_GRACE_SECONDS",
+        600,
+        "with STANDALONE_TASKS=stop: how long standalone tasks get to finish on their own",
+        low=0,
+        high=LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS,
+    )
+    daemon_tasks_hold_instance: bool = _setting(
+        "DAEMON_TASKS_HOLD_INSTANCE",
+        True,
+        "whether daemon-service tasks (stopped last by ECS) hold the instance like any task",
+    )
+    at_deadline: Literal["stop_tasks", "continue"] = _setting(
+        "AT_DEADLINE",
+        "stop_tasks",
+        "at the deadline: stop what remains and complete after the grace, or complete at once",
+        choices=("stop_tasks", "continue"),
+    )
+    deadline_stop_grace_seconds: int = _setting(
+        "DEADLINE_STOP_GRACE_SECONDS",
+        45,
+        "with AT_DEADLINE=stop_tasks: time between stopping tasks and completing",
+        low=0,
+        high=3600,
+    )
+    agent_disconnected_grace_seconds: int = _setting(
+        "AGENT_DISCONNECTED_GRACE_SECONDS",
+        600,
+        "continuous ECS agent disconnection while draining after which the instance is released",
+        low=60,
+        high=LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS,
+    )
+    error_release_seconds: int = _setting(
+        "ERROR_RELEASE_SECONDS",
+        900,
+        "how long polls may keep failing for transient reasons before the instance is released",
+        low=60,
+        high=LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS,
+    )
+    # Step Functions caps an execution at 25,000 history events; a poll round costs about 8.
+    polls_per_execution: int = _setting(
+        "POLLS_PER_EXECUTION",
+        1000,
+        "polls in one execution before the loop carries on in a fresh one (history limit)",
+        low=10,
+        high=2500,
+    )
+    retry_mode: Literal["standard", "adaptive"] = _setting(
+        "RETRY_MODE",
+        "adaptive",
+        "botocore retry mode (adaptive adds client-side rate limiting after throttling)",
+        choices=("standard", "adaptive"),
+    )
+    retry_max_attempts: int = _setting(
+        "RETRY_MAX_ATTEMPTS",
+        8,
+        "total attempts per AWS call, the first included",
+        low=1,
+        high=20,
+    )
+    tracing_enabled: bool = _setting(
+        "TRACING_ENABLED",
+        False,
+        "X-Ray tracing (Powertools Tracer); off, the X-Ray SDK is never imported",
+    )
+    log_level: str = _setting(
+        "POWERTOOLS_LOG_LEVEL", "INFO", "Powertools log level", choices=LOG_LEVELS
+    )
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            if spec.metadata.get("env"):
+                _check(spec, getattr(self, spec.name))
+        if self.poll_interval_first_seconds > self.poll_interval_max_seconds:
+            raise SettingsError(
+                "POLL_INTERVAL_FIRST_SECONDS (poll_interval_first_seconds) must not exceed "
+                "POLL_INTERVAL_MAX_SECONDS (poll_interval_max_seconds): "
+                f"{self.poll_interval_first_seconds} > {self.poll_interval_max_seconds}"
+            )
+
+    @property
+    def deadline_grace_seconds(self) -> int:
+        """Time the deadline policy needs after the deadline before the instance is released."""
+        return self.deadline_stop_grace_seconds if self.at_deadline == "stop_tasks" else 0
+
+    def environ(self) -> dict[str, str]:
+        """The tunables as the Lambda's environment variables."""
+        return {
+            spec.metadata["env"]: _render(getattr(self, spec.name))
+            for spec in fields(self)
+            if spec.metadata.get("env")
+        }
+
+    @classmethod
+    def describe(cls) -> list[dict[str, Any]]:
+        """Name, environment variable, default, bounds and meaning of every tunable (docs)."""
+        rows = []
+        for spec in fields(cls):
+            if not spec.metadata.get("env"):
+                continue
+            meta = spec.metadata
+            rows.append(
+                {
+                    "field": spec.name,
+                    "env": meta["env"],
+                    "default": spec.default if spec.default is not MISSING else None,
+                    "bounds": (meta["low"], meta["high"]) if meta["high"] else None,
+                    "choices": meta["choices"] or None,
+                    "doc": meta["doc"],
+                }
+            )
+        return rows
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> Tunables:
+        """From field name -> value, where values may be strings (CDK -c context) or typed."""
+        known = {spec.name: spec for spec in fields(cls) if spec.metadata.get("env")}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+        return cls(**{name: _parse(known[name], value) for name, value in values.items()})
+
+
+@dataclass(frozen=True)
+class Settings(Tunables):
+    """The Lambda's whole configuration: the tunables plus what the deployment wires in."""
+
+    cluster_name: str | None = field(default=None, metadata={"wiring": "CLUSTER_NAME"})
+    state_machine_arn: str = field(default="", metadata={"wiring": "STATE_MACHINE_ARN"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not _STATE_MACHINE_ARN.match(self.state_machine_arn):
+            raise SettingsError(
+                "STATE_MACHINE_ARN must be a Step Functions state machine ARN "
+                f"(arn:aws:states:<region>:<account>:stateMachine:<name>), got "
+                f"{self.state_machine_arn!r}"
+            )
+        if self.cluster_name is not None and not _CLUSTER.match(self.cluster_name):
+            raise SettingsError(
+                f"CLUSTER_NAME must be an ECS cluster name or ARN, got {self.cluster_name!r}"
+            )
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Settings from environment variables (unset or empty: the default)."""
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            name = spec.metadata.get("env") or spec.metadata.get("wiring")
+            raw = environ.get(name, "") if name else ""
+            if raw == "":
+                continue
+            values[spec.name] = raw if spec.metadata.get("wiring") else _parse(spec, raw)
+        return cls(**values)
+
+
+def _label(spec: Any) -> str:
+    return f"{spec.metadata['env']} ({spec.name})"
+
+
+def _parse(spec: Any, value: Any) -> Any:
+    """A string from the environment or CDK context, strictly: '15', 'true'/'false', a choice."""
+    if not isinstance(value, str):
+        return value  # typed already; __post_init__ checks it
+    text = value.strip()
+    kind = spec.type if isinstance(spec.type, str) else getattr(spec.type, "__name__", "")
+    if kind == "int":
+        if not re.fullmatch(r"\d+", text):
+            raise SettingsError(f"{_label(spec)} must be a whole number, got {value!r}")
+        return int(text)
+    if kind == "bool":
+        if text not in ("true", "false"):
+            raise SettingsError(f"{_label(spec)} must be true or false, got {value!r}")
+        return text == "true"
+    return text
+
+
+def _check(spec: Any, value: Any) -> None:
+    meta = spec.metadata
+    kind = spec.type if isinstance(spec.type, str) else getattr(spec.type, "__name__", "")
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(f"{_label(spec)} must be an integer, got {value!r}")
+        if not meta["low"] <= value <= meta["high"]:
+            raise SettingsError(
+                f"{_label(spec)} must be in {meta['low']}..{meta['high']}, got {value}"
+            )
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise SettingsError(f"{_label(spec)} must be true or false, got {value!r}")
+    elif meta["choices"] and value not in meta["choices"]:
+        raise SettingsError(
+            f"{_label(spec)} must be one of {', '.join(meta['choices'])}, got {value!r}"
+        )
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
