@@ -101,9 +101,9 @@ class RunReport:
 def _cold_start() -> None:
     """What a new Lambda container does: read settings from the environment, configure clients."""
     from drain_hook.adapters import clients
-    from drain_hook.config import load_settings
+    from drain_hook.settings import load_settings, reset_settings
 
-    load_settings.cache_clear()
+    reset_settings()
     settings = load_settings()
     clients.configure(settings.retry_mode, settings.retry_max_attempts)
 

@@ -35,14 +35,14 @@ for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
 @pytest.fixture
 def lambda_env(monkeypatch: pytest.MonkeyPatch):
     """Set Lambda environment variables for one test; settings are re-read before and after."""
-    from drain_hook.config import load_settings
+    from drain_hook.settings import reset_settings
 
     def set_env(**values: str) -> None:
         for name, value in values.items():
             monkeypatch.setenv(name, value)
-        load_settings.cache_clear()
+        reset_settings()
 
-    load_settings.cache_clear()
+    reset_settings()
     yield set_env
     monkeypatch.undo()
-    load_settings.cache_clear()
+    reset_settings()

@@ -6,17 +6,22 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from drain_hook import clock
+from drain_hook import clock, contract
 from drain_hook.adapters import clients
-from drain_hook.config import load_settings
-from drain_hook.logic import drain_flow
+from drain_hook.adapters.errors import ClusterNotFound, classified
+from drain_hook.logic import drain_flow, fast_path, loop_release
 from drain_hook.models.requests import (
     IgnoredRequest,
+    InputRejected,
+    InstanceChangeRequest,
     LifecycleRequest,
+    LoopEndedRequest,
     PollRequest,
     parse_request,
 )
+from drain_hook.models.state import DrainState
 from drain_hook.observability import logger, metrics
+from drain_hook.settings import load_settings
 
 # Read and validated once per container: a bad setting fails the cold start with a clear error.
 settings = load_settings()
@@ -26,9 +31,22 @@ clients.configure(settings.retry_mode, settings.retry_max_attempts)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        return _dispatch(event)
+    except InputRejected as error:
+        logger.warning("Input rejected", extra={"error": str(error)})
+        metrics.add_metric(name=contract.METRIC_INPUT_REJECTED, unit="Count", value=1)
+        raise
+    except ClusterNotFound as error:
+        logger.error("ECS cluster not found", extra={"cluster": error.cluster})
+        metrics.add_metric(name=contract.METRIC_CLUSTER_NOT_FOUND, unit="Count", value=1)
+        raise
+
+
+def _dispatch(event: Any) -> dict[str, Any]:
     request = parse_request(event)
     now = clock.utc_now()
-
+    current = load_settings()
     if isinstance(request, IgnoredRequest):
         logger.info("Ignored event", extra={"reason": request.reason})
         return {
@@ -39,25 +57,30 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "wait_seconds": 0,
             "reason": request.reason,
         }
-
-    if isinstance(request, PollRequest):
-        state = request.state
-        if state.done:  # a finished state passed back again: nothing left to do
-            return state.model_dump(mode="json")
-    else:
-        assert isinstance(request, LifecycleRequest)
-        logger.append_keys(source=request.source)
-        state = drain_flow.begin(request, load_settings(), now)
-
-    logger.append_keys(
-        instance_id=state.instance_id,
-        cluster=state.cluster,
-        asg_name=state.asg_name,
-        hook_name=state.hook_name,
-        lifecycle_action_token=state.lifecycle_action_token,
-        poll=state.polls,
-    )
-    result = drain_flow.run_round(state, load_settings(), now)
+    with classified():
+        if isinstance(request, InstanceChangeRequest):
+            logger.append_keys(source="ecs-event", instance_id=request.ec2_instance_id)
+            return fast_path.on_instance_change(request, current, now)
+        if isinstance(request, LoopEndedRequest):
+            logger.append_keys(source="loop-end", execution=request.name)
+            return loop_release.on_loop_ended(request, current, now)
+        if isinstance(request, PollRequest):
+            state = request.state
+            _log_keys(state, "poll")
+            if state.done:  # a finished state passed back again: nothing left to do
+                return state.model_dump(mode="json")
+            result = drain_flow.poll(state, current, now)
+        else:
+            assert isinstance(request, LifecycleRequest)
+            logger.append_keys(
+                source=request.source,
+                instance_id=request.instance_id,
+                asg_name=request.asg_name,
+                hook_name=request.hook_name,
+                lifecycle_action_token=request.token,
+            )
+            result = drain_flow.first_round(request, current, now)
+    _log_keys(result, None)
     logger.info(
         "Drain round done",
         extra={
@@ -66,9 +89,24 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "tasks_remaining": result.tasks_remaining,
             "tasks": result.tasks.model_dump(),
             "wait_seconds": result.wait_seconds,
+            "reason": result.reason,
         },
     )
     return result.model_dump(mode="json")
+
+
+def _log_keys(state: DrainState, source: str | None) -> None:
+    keys: dict[str, Any] = {
+        "instance_id": state.instance_id,
+        "cluster": state.cluster,
+        "asg_name": state.asg_name,
+        "hook_name": state.hook_name,
+        "lifecycle_action_token": state.lifecycle_action_token,
+        "poll": state.polls,
+    }
+    if source:
+        keys["source"] = source
+    logger.append_keys(**keys)
 
 
 if settings.tracing_enabled:  # pragma: no cover - X-Ray only runs in AWS

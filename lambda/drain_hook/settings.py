@@ -272,3 +272,28 @@ def _render(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+class ConfigError(SettingsError):
+    """The Lambda's environment has a bad setting (raised at cold start)."""
+
+
+_loaded: Settings | None = None
+
+
+def load_settings() -> Settings:
+    """Settings for this container, read from os.environ once (reset_settings() to re-read)."""
+    global _loaded
+    if _loaded is None:
+        import os
+
+        try:
+            _loaded = Settings.from_environ(os.environ)
+        except SettingsError as error:
+            raise ConfigError(f"ecs-drain-hook configuration error: {error}") from None
+    return _loaded
+
+
+def reset_settings() -> None:
+    global _loaded
+    _loaded = None

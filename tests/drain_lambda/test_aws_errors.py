@@ -9,13 +9,13 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from drain_hook.adapters import autoscaling as autoscaling_adapter
 from drain_hook.adapters import clients
 from drain_hook.adapters import ecs as ecs_adapter
 from drain_hook.adapters import stepfunctions as sfn_adapter
+from drain_hook.adapters.errors import ClusterNotFound, PermanentAwsError, TransientAwsError
 from tests.drain_lambda.conftest import FakeContext
 from tests.drain_lambda.sample_events import eventbridge
 
@@ -48,17 +48,49 @@ class Stubs:
     def __getattr__(self, name: str) -> Stubber:
         return self.stubbers[name]
 
-    def waiting_in_hook(self, heartbeat: int = 300) -> None:
-        self.autoscaling.add_response(
-            "describe_lifecycle_hooks",
-            {"LifecycleHooks": [{"HeartbeatTimeout": heartbeat, "GlobalTimeout": 100 * heartbeat}]},
-            {"AutoScalingGroupName": "web-asg", "LifecycleHookNames": ["drain"]},
-        )
+    def waiting_in_hook(self, heartbeat: int = 300, *, heartbeat_ok: bool = True) -> None:
+        """The first round's checks against Auto Scaling, in the order the Lambda makes them."""
         self.autoscaling.add_response(
             "describe_auto_scaling_instances",
             {"AutoScalingInstances": [_asg_instance("Terminating:Wait")]},
             {"InstanceIds": [INSTANCE]},
         )
+        self.autoscaling.add_response(
+            "describe_lifecycle_hooks",
+            {
+                "LifecycleHooks": [
+                    {
+                        "LifecycleHookName": "drain",
+                        "AutoScalingGroupName": "web-asg",
+                        "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+                        "HeartbeatTimeout": heartbeat,
+                        "GlobalTimeout": 100 * heartbeat,
+                        "DefaultResult": "CONTINUE",
+                    }
+                ]
+            },
+            {"AutoScalingGroupName": "web-asg"},
+        )
+        target = {
+            "AutoScalingGroupName": "web-asg",
+            "LifecycleHookName": "drain",
+            "LifecycleActionToken": TOKEN,
+        }
+        if heartbeat_ok:
+            self.autoscaling.add_response("record_lifecycle_action_heartbeat", {}, target)
+            self.autoscaling.add_response(
+                "describe_scaling_activities",
+                {"Activities": []},
+                {"AutoScalingGroupName": "web-asg"},
+            )
+        else:
+            self.autoscaling.add_client_error(
+                "record_lifecycle_action_heartbeat",
+                service_error_code="ValidationError",
+                service_message=f"No active Lifecycle Action found with token {TOKEN}",
+                http_status_code=400,
+                expected_params=target,
+            )
 
     def container_instance(self, status: str) -> None:
         self.ecs.add_response(
@@ -84,8 +116,15 @@ def _asg_instance(state: str) -> dict[str, Any]:
     }
 
 
-def _ci(status: str) -> dict[str, Any]:
-    return {"containerInstanceArn": CI_ARN, "ec2InstanceId": INSTANCE, "status": status}
+def _ci(status: str, running: int = 0) -> dict[str, Any]:
+    return {
+        "containerInstanceArn": CI_ARN,
+        "ec2InstanceId": INSTANCE,
+        "status": status,
+        "agentConnected": True,
+        "runningTasksCount": running,
+        "pendingTasksCount": 0,
+    }
 
 
 @pytest.fixture
@@ -133,7 +172,6 @@ def test_expired_token_at_completion_means_already_done(stubs):
     stubs.waiting_in_hook()
     stubs.container_instance("DRAINING")
     stubs.ecs.add_response("list_tasks", {"taskArns": []}, None)
-    stubs.ecs.add_response("list_tasks", {"taskArns": []}, None)
     stubs.autoscaling.add_client_error(
         "complete_lifecycle_action",
         service_error_code="ValidationError",
@@ -142,7 +180,16 @@ def test_expired_token_at_completion_means_already_done(stubs):
         expected_params=complete_params(),
     )
     result = invoke(lifecycle_event())
-    assert (result["done"], result["action"]) == (True, "completed")
+    assert (result["done"], result["action"]) == (True, "lifecycle_ended")
+
+
+def test_made_up_token_is_answered_without_any_write(stubs):
+    """Auto Scaling does not know the token: the heartbeat (which proves it) fails, and nothing
+    is drained, recorded or started."""
+    stubs.waiting_in_hook(heartbeat_ok=False)
+    result = invoke(lifecycle_event())
+    assert (result["done"], result["action"]) == (True, "lifecycle_ended")
+    assert "no waiting lifecycle action for token" in result["reason"]
 
 
 def test_expired_token_at_heartbeat_ends_the_loop(stubs):
@@ -154,7 +201,7 @@ def test_expired_token_at_heartbeat_ends_the_loop(stubs):
     )
     stubs.ecs.add_response(
         "describe_container_instances",
-        {"containerInstances": [_ci("DRAINING")], "failures": []},
+        {"containerInstances": [_ci("DRAINING", running=1)], "failures": []},
         {"cluster": "default-cluster", "containerInstances": [CI_ARN]},
     )
     task = "arn:aws:ecs:us-east-1:123456789012:task/default-cluster/t1"
@@ -190,9 +237,10 @@ def test_expired_token_at_heartbeat_ends_the_loop(stubs):
     )
 
 
-def test_throttling_beyond_retries_fails_the_round_and_writes_nothing(stubs):
-    """The SDK retries throttling itself; if ECS still throttles, the invocation fails (the wait
-    loop's Retry and Catch take over) and nothing was written."""
+def test_throttling_beyond_retries_is_a_transient_error_and_writes_nothing(stubs):
+    """The SDK retries throttling itself; if ECS still throttles, the invocation fails with
+    TransientAwsError (the wait loop retries it, keeping the hold alive) and nothing was
+    written but the heartbeat."""
     stubs.waiting_in_hook()
     stubs.ecs.add_client_error(
         "list_container_instances",
@@ -200,13 +248,37 @@ def test_throttling_beyond_retries_fails_the_round_and_writes_nothing(stubs):
         service_message="Rate exceeded",
         http_status_code=400,
     )
-    with pytest.raises(ClientError, match="ThrottlingException"):
+    with pytest.raises(TransientAwsError, match="ThrottlingException"):
+        invoke(lifecycle_event())
+
+
+def test_access_denied_is_a_permanent_error(stubs):
+    stubs.waiting_in_hook()
+    stubs.ecs.add_client_error(
+        "list_container_instances",
+        service_error_code="AccessDeniedException",
+        service_message="not authorized to perform ecs:ListContainerInstances",
+        http_status_code=400,
+    )
+    with pytest.raises(PermanentAwsError, match="AccessDeniedException"):
+        invoke(lifecycle_event())
+
+
+def test_a_cluster_that_does_not_exist_is_an_error_naming_it(stubs):
+    stubs.waiting_in_hook()
+    stubs.ecs.add_client_error(
+        "list_container_instances",
+        service_error_code="ClusterNotFoundException",
+        service_message="Cluster not found.",
+        http_status_code=400,
+    )
+    with pytest.raises(ClusterNotFound, match="default-cluster"):
         invoke(lifecycle_event())
 
 
 def test_clients_use_botocore_retry_mode_from_settings(lambda_env):
     lambda_env(RETRY_MODE="standard", RETRY_MAX_ATTEMPTS="5")
-    from drain_hook.config import load_settings
+    from drain_hook.settings import load_settings
 
     settings = load_settings()
     clients.configure(settings.retry_mode, settings.retry_max_attempts)
@@ -219,7 +291,7 @@ def test_clients_use_botocore_retry_mode_from_settings(lambda_env):
 
 def _waiting_state(**overrides: Any) -> dict[str, Any]:
     state = {
-        "state_version": 1,
+        "state_version": 2,
         "done": False,
         "action": "draining",
         "instance_id": INSTANCE,
@@ -231,8 +303,9 @@ def _waiting_state(**overrides: Any) -> dict[str, Any]:
         "hook_name": "drain",
         "lifecycle_action_token": TOKEN,
         "started_at": (NOW - timedelta(seconds=400)).isoformat(),
-        "deadline_at": (NOW + timedelta(hours=1)).isoformat(),
-        "heartbeat_every_seconds": 150,
+        "deadline_at": (NOW - timedelta(seconds=400) + timedelta(hours=2)).isoformat(),
+        "max_drain_seconds": 7200,
+        "heartbeat_timeout_seconds": 300,
         "execution_name": f"{INSTANCE}-{TOKEN}",
         "polls": 5,
         "polls_in_execution": 5,

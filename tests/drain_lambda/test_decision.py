@@ -8,12 +8,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drain_hook.config import Settings
-from drain_hook.logic.decision import Observation, TaskView, backoff_seconds, decide
+from drain_hook.logic.decision import (
+    Observation,
+    backoff_seconds,
+    deadline_for,
+    decide,
+)
+from drain_hook.models.observations import ContainerInstanceView, DrainRecord, TaskView
 from drain_hook.models.state import DrainState
+from drain_hook.settings import Settings, lifecycle_global_timeout
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:loop"
+HEARTBEAT = 300  # the hook's heartbeat timeout: heartbeats at most 150 s apart
 
 TASK_STATUSES = [
     "PROVISIONING",
@@ -40,15 +47,33 @@ def make_state(**overrides) -> DrainState:
         "asg_name": "web-asg",
         "hook_name": "drain",
         "lifecycle_action_token": "11111111-2222-3333-4444-555555555555",
+        "lifecycle_state": "Terminating:Wait",
         "started_at": T0,
         "deadline_at": T0 + timedelta(hours=2),
-        "heartbeat_every_seconds": 150,
+        "max_drain_seconds": 7200,
+        "heartbeat_timeout_seconds": HEARTBEAT,
+        "last_heartbeat_at": T0,
         "execution_name": "i-0123456789abcdef0-token",
         "polls": 3,
         "polls_in_execution": 3,
     }
     values.update(overrides)
     return DrainState(**values)
+
+
+def instance(status: str = "DRAINING", **overrides) -> ContainerInstanceView:
+    values = {
+        "arn": "arn:aws:ecs:us-east-1:123456789012:container-instance/c/x",
+        "ec2_instance_id": "i-0123456789abcdef0",
+        "status": status,
+        "drain_record": DrainRecord(started_at=T0, loop="i-0123456789abcdef0-token"),
+    }
+    values.update(overrides)
+    return ContainerInstanceView(**values)
+
+
+def seen(tasks=(), status: str = "DRAINING", held: bool | None = True, **kw) -> Observation:
+    return Observation(held=held, instance=instance(status, **kw), tasks=tuple(tasks))
 
 
 tasks_strategy = st.lists(
@@ -67,6 +92,7 @@ settings_strategy = st.builds(
     standalone_grace_seconds=st.integers(0, 7200),
     daemon_tasks_hold_instance=st.booleans(),
     at_deadline=st.sampled_from(["stop_tasks", "continue"]),
+    agent_disconnected_grace_seconds=st.integers(60, 7200),
 )
 
 
@@ -82,19 +108,26 @@ def test_never_completes_while_a_task_holds_the_instance_before_the_deadline(
     tasks, policy, elapsed, status, first
 ):
     now = T0 + timedelta(seconds=elapsed)
-    # The first round runs when the drain starts; later rounds at any time before the deadline.
-    state = make_state(execution_name=None, started_at=now) if first else make_state()
-    plan = decide(state, Observation(True, status, tuple(tasks)), now, policy)
+    # The first round records its heartbeat just before deciding (the flow does it).
+    state = make_state(execution_name=None, last_heartbeat_at=now) if first else make_state()
+    if not first:
+        state = state.model_copy(update={"last_heartbeat_at": max(T0, now - timedelta(seconds=60))})
+    plan = decide(state, seen(tasks, status), now, policy)
     holding = [t for t in tasks if policy.daemon_tasks_hold_instance or t.kind != "daemon"]
     if holding:
         assert not plan.complete_lifecycle
         assert not plan.state.done
         assert plan.state.wait_seconds >= 1
-        # never sleeps past the deadline, nor longer than a heartbeat interval since the last
-        assert now + timedelta(seconds=plan.state.wait_seconds) <= state.deadline_at
-        last = plan.state.last_heartbeat_at or state.started_at
+        deadline = T0 + timedelta(seconds=policy.max_drain_seconds)
         wake = now + timedelta(seconds=plan.state.wait_seconds)
-        assert wake <= last + timedelta(seconds=150)
+        # never sleeps past the deadline, nor longer than half the heartbeat timeout since the
+        # last heartbeat
+        assert wake <= deadline
+        last = plan.state.last_heartbeat_at or state.started_at
+        assert wake <= last + timedelta(seconds=HEARTBEAT // 2)
+        # a stop before the deadline is only the standalone policy, and it rests on the start
+        if plan.stop_tasks:
+            assert policy.standalone_tasks == "stop" and plan.rests_on == ("hold_start",)
     else:
         assert plan.complete_lifecycle and plan.state.done
     assert plan.state.tasks_remaining == len(tasks)
@@ -105,16 +138,44 @@ def test_never_completes_while_a_task_holds_the_instance_before_the_deadline(
 def test_past_the_deadline_the_instance_is_always_released(tasks, policy, late):
     """At the deadline: complete, or stop and complete once the grace is over. Never hang."""
     state = make_state()
-    now = state.deadline_at + timedelta(seconds=late)
-    plan = decide(state, Observation(True, "DRAINING", tuple(tasks)), now, policy)
+    deadline = T0 + timedelta(seconds=policy.max_drain_seconds)
+    now = deadline + timedelta(seconds=late)
+    plan = decide(state, seen(tasks), now, policy)
     if plan.state.done:
         assert plan.complete_lifecycle
         return
     assert policy.at_deadline == "stop_tasks" and plan.state.action == "stopping"
     after_grace = now + timedelta(seconds=plan.state.wait_seconds)
-    final = decide(plan.state, Observation(True, "DRAINING", tuple(tasks)), after_grace, policy)
+    final = decide(plan.state, seen(tasks), after_grace, policy)
     assert final.state.done and final.complete_lifecycle
-    assert final.state.action == "deadline" and final.forced
+    assert final.state.action == "deadline" and final.finish == "forced"
+    assert final.rests_on == ("hold_start",)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    offset=st.integers(-365 * 86400, 365 * 86400),
+    elapsed=st.integers(0, 7199),
+    tasks=tasks_strategy.filter(bool),
+)
+def test_only_the_recorded_start_of_the_hold_sets_the_deadline(offset, elapsed, tasks):
+    """The state's started_at (AWS's record) decides; nothing else carries a time in."""
+    policy = make_settings(daemon_tasks_hold_instance=True)
+    started = T0 + timedelta(seconds=offset)
+    state = make_state(started_at=started, deadline_at=T0, last_heartbeat_at=None)
+    now = started + timedelta(seconds=elapsed)
+    plan = decide(state, seen(tasks), now, policy)
+    assert not plan.state.done and not plan.complete_lifecycle
+    assert plan.state.deadline_at == started + timedelta(seconds=7200)
+    if policy.standalone_tasks == "wait":
+        assert plan.stop_tasks == ()
+
+
+def test_deadline_is_brought_forward_by_the_hooks_global_timeout():
+    # 100 x 120 s = 12000 s global timeout; a 10 h drain would outlive it.
+    deadline = deadline_for(T0, 36000, 120, 45)
+    assert deadline == T0 + timedelta(seconds=lifecycle_global_timeout(120) - 60 - 45)
+    assert deadline_for(T0, 3600, 120, 45) == T0 + timedelta(seconds=3600)
 
 
 @given(st.integers(0, 10_000), st.integers(1, 600), st.integers(1, 3600))
@@ -127,7 +188,7 @@ def test_backoff_grows_from_first_to_longest(polls, first, longest):
 
 
 def test_lifecycle_ended_elsewhere_finishes_without_completion():
-    plan = decide(make_state(), Observation(False, None), T0, make_settings())
+    plan = decide(make_state(), Observation(held=False, instance=None), T0, make_settings())
     assert (plan.state.done, plan.state.action, plan.complete_lifecycle) == (
         True,
         "lifecycle_ended",
@@ -139,13 +200,20 @@ def test_lifecycle_ended_elsewhere_finishes_without_completion():
     "status", ["REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED", "INACTIVE"]
 )
 def test_not_drainable_statuses_complete(status):
-    plan = decide(make_state(), Observation(True, status), T0, make_settings())
+    plan = decide(make_state(), seen(status=status), T0, make_settings())
     assert (plan.state.action, plan.complete_lifecycle) == ("not_drainable", True)
+
+
+def test_pooled_instance_without_container_instance_completes_at_once():
+    state = make_state(lifecycle_state="Warmed:Terminating:Wait", execution_name=None)
+    plan = decide(state, Observation(held=True, instance=None), T0, make_settings())
+    assert (plan.state.action, plan.complete_lifecycle) == ("not_registered", True)
+    assert "warm-pool" in plan.state.reason
 
 
 def test_manual_drain_without_hook_never_completes_a_lifecycle_action():
     state = make_state(asg_name=None, hook_name=None, lifecycle_action_token=None)
-    plan = decide(state, Observation(None, "DRAINING"), T0, make_settings())
+    plan = decide(state, seen(held=None), T0, make_settings())
     assert (plan.state.done, plan.state.action, plan.complete_lifecycle) == (True, "drained", False)
 
 
@@ -153,27 +221,70 @@ def test_first_round_on_active_instance_plans_drain_and_loop():
     task = TaskView("arn:t", "service", "RUNNING", "RUNNING")
     plan = decide(
         make_state(execution_name=None, polls=0),
-        Observation(True, "ACTIVE", (task,)),
+        seen([task], "ACTIVE"),
         T0,
         make_settings(),
     )
     assert plan.start_loop and not plan.record_heartbeat
     assert plan.writes == ["set container instance DRAINING", "start the wait loop"]
+    assert plan.state.retry is not None and plan.state.retry.failed_seconds == 0
+    assert plan.state.retry.wait_seconds <= HEARTBEAT // 2
 
 
 def test_heartbeat_recorded_when_the_next_poll_would_come_too_late():
     task = TaskView("arn:t", "service", "RUNNING", "RUNNING")
     policy = make_settings(poll_interval_first_seconds=10, poll_interval_max_seconds=40)
     state = make_state(last_heartbeat_at=T0, polls=10)  # waits are at the longest: 40 s
-    early = decide(
-        state, Observation(True, "DRAINING", (task,)), T0 + timedelta(seconds=100), policy
-    )
-    late = decide(
-        state, Observation(True, "DRAINING", (task,)), T0 + timedelta(seconds=120), policy
-    )
+    early = decide(state, seen([task]), T0 + timedelta(seconds=100), policy)
+    late = decide(state, seen([task]), T0 + timedelta(seconds=120), policy)
     assert not early.record_heartbeat and early.state.wait_seconds == 40  # wakes at 140 <= 150
     assert late.record_heartbeat and late.state.last_heartbeat_at == T0 + timedelta(seconds=120)
     assert late.writes == ["record lifecycle heartbeat"]
+
+
+def test_only_daemon_tasks_left_release_rests_on_their_kind():
+    task = TaskView("arn:t", "daemon", "RUNNING", "RUNNING")
+    plan = decide(make_state(), seen([task]), T0, make_settings(daemon_tasks_hold_instance=False))
+    assert plan.complete_lifecycle and plan.rests_on == ("daemon_kinds",)
+
+
+class TestAgentDisconnected:
+    task = TaskView("arn:t", "service", "RUNNING", "RUNNING")
+    policy = make_settings(agent_disconnected_grace_seconds=600)
+
+    def test_first_seen_disconnected_records_the_time_and_waits_out_the_grace(self):
+        now = T0 + timedelta(seconds=100)
+        plan = decide(make_state(), seen([self.task], agent_connected=False), now, self.policy)
+        assert not plan.state.done and plan.record_agent_lost == now
+        assert plan.state.agent_disconnected_since == now
+        assert now + timedelta(seconds=plan.state.wait_seconds) <= now + timedelta(seconds=600)
+
+    def test_released_after_the_grace_of_continuous_disconnection(self):
+        since = T0 + timedelta(seconds=100)
+        record = DrainRecord(started_at=T0, loop="x", agent_lost_since=since)
+        observed = seen([self.task], agent_connected=False, drain_record=record)
+        before = decide(make_state(), observed, since + timedelta(seconds=599), self.policy)
+        after = decide(make_state(), observed, since + timedelta(seconds=600), self.policy)
+        assert not before.state.done
+        assert after.state.action == "agent_lost" and after.complete_lifecycle
+        assert after.finish == "agent_lost" and after.rests_on == ("agent_lost_since",)
+
+    def test_a_reconnect_within_the_grace_changes_nothing_but_clears_the_record(self):
+        since = T0 + timedelta(seconds=100)
+        record = DrainRecord(started_at=T0, loop="x", agent_lost_since=since)
+        observed = seen([self.task], agent_connected=True, drain_record=record)
+        plan = decide(make_state(), observed, since + timedelta(seconds=300), self.policy)
+        assert not plan.state.done and plan.record_agent_lost == "clear"
+        assert plan.state.agent_disconnected_since is None
+
+    def test_the_records_time_wins_over_the_states(self):
+        """A state claiming an older disconnection can't release the instance early."""
+        recorded = T0 + timedelta(seconds=500)
+        record = DrainRecord(started_at=T0, loop="x", agent_lost_since=recorded)
+        observed = seen([self.task], agent_connected=False, drain_record=record)
+        state = make_state(agent_disconnected_since=T0)
+        plan = decide(state, observed, recorded + timedelta(seconds=100), self.policy)
+        assert not plan.state.done
 
 
 def test_a_48_hour_drain_fits_the_step_functions_history_limit():
@@ -187,11 +298,13 @@ def test_a_48_hour_drain_fits_the_step_functions_history_limit():
         poll_interval_first_seconds=1, poll_interval_max_seconds=1, max_drain_seconds=48 * 3600
     )
     task = TaskView("arn:t", "standalone", "RUNNING", "RUNNING")
-    state = make_state(deadline_at=T0 + timedelta(hours=48), polls=0, polls_in_execution=0)
+    state = make_state(
+        polls=0, polls_in_execution=0, heartbeat_timeout_seconds=1800, max_drain_seconds=48 * 3600
+    )
     now, rounds_in_execution, executions, most = T0, 0, 1, 0
     events_per_round = 8
     while not state.done:
-        plan = decide(state, Observation(True, "DRAINING", (task,)), now, policy)
+        plan = decide(state, seen([task]), now, policy)
         rounds_in_execution += 1
         if plan.continue_in_new_execution:
             executions += 1

@@ -245,7 +245,12 @@ def test_dry_run_reports_and_writes_nothing(world, handler, one_instance):
         {"instance_id": instance_id, "asg_name": "web-asg", "hook_name": HOOK, "dry_run": True}
     )
     assert (result["done"], result["action"], result["tasks_remaining"]) == (True, "dry_run", 2)
-    assert result["planned"] == ["set container instance DRAINING", "start the wait loop"]
+    assert result["planned"] == [
+        "record lifecycle heartbeat",
+        "set container instance DRAINING",
+        "record the drain on the container instance",
+        "start the wait loop",
+    ]
     assert world.calls and world.writes() == []
     assert world.instance_status(CLUSTER, arn) == "ACTIVE"
     assert world.executions() == []
@@ -281,7 +286,7 @@ def test_heartbeats_keep_a_drain_longer_than_the_heartbeat_timeout(world, handle
     [task] = world.run_tasks(CLUSTER, arn, 1)
 
     state = handler(begin_termination("web-asg", instance_id))
-    assert state["heartbeat_every_seconds"] == 30
+    assert state["heartbeat_timeout_seconds"] == 60
     started = world.clock.now()
     while (world.clock.now() - started).total_seconds() < 600:
         assert state["wait_seconds"] <= 30
@@ -399,7 +404,12 @@ def test_update_failure_is_handled_and_retried_on_the_next_poll(world, handler, 
 def test_a_long_drain_carries_on_in_a_fresh_execution(world, handler, lambda_env):
     """Step Functions caps an execution at 25,000 history events: after POLLS_PER_EXECUTION
     polls the state is handed to a new execution and this one ends."""
-    lambda_env(POLLS_PER_EXECUTION="10", POLL_INTERVAL_MAX_SECONDS="60", MAX_DRAIN_SECONDS="86400")
+    lambda_env(
+        POLLS_PER_EXECUTION="10",
+        POLL_INTERVAL_FIRST_SECONDS="15",
+        POLL_INTERVAL_MAX_SECONDS="60",
+        MAX_DRAIN_SECONDS="86400",
+    )
     world.cluster(CLUSTER)
     [instance_id] = world.group("web-asg", 1, heartbeat=3600)
     arn = world.register(CLUSTER, instance_id)
@@ -476,7 +486,8 @@ BAD_EVENTS = {
             "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
         }
     ),
-    "tampered state": {"state_version": 1, "done": False, "instance_id": "i-0123456789abcdef0"},
+    "tampered state": {"state_version": 2, "done": False, "instance_id": "i-0123456789abcdef0"},
+    "old state version": {"state_version": 1, "done": False, "instance_id": "i-0123456789abcdef0"},
 }
 
 

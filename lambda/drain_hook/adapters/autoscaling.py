@@ -1,42 +1,80 @@
-"""Auto Scaling lifecycle calls: where the instance stands, heartbeats, completion."""
+"""Auto Scaling calls: where the instance stands, the group's hooks, the record of when the hold
+began, heartbeats and completion."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from drain_hook.adapters.clients import client
+from drain_hook.models.observations import HookView, LifecycleView
+from drain_hook.settings import lifecycle_global_timeout
 
 # Once a lifecycle action is over (completed, timed out, instance gone), Auto Scaling answers
 # heartbeats and completions with this ValidationError. For us that means "already done".
 NO_ACTIVE_ACTION = "No active Lifecycle Action found"
+# DescribeScalingActivities lists newest first, 100 a page; the activity we look for is recent.
+ACTIVITY_PAGES_MAX = 3
 
 
-@dataclass(frozen=True)
-class HookTimeouts:
-    heartbeat_seconds: int
-    global_seconds: int
-
-
-def lifecycle_state(instance_id: str) -> str | None:
-    """The instance's LifecycleState in its group (e.g. Terminating:Wait), None if not in one."""
+def describe_instance(instance_id: str) -> LifecycleView | None:
+    """The instance's group and LifecycleState, None if it is in no group (anymore)."""
     response = client("autoscaling").describe_auto_scaling_instances(InstanceIds=[instance_id])
-    instances = response.get("AutoScalingInstances", [])
-    return instances[0].get("LifecycleState") if instances else None
+    for item in response.get("AutoScalingInstances", []):
+        if item.get("InstanceId") == instance_id:
+            return LifecycleView(
+                asg_name=item["AutoScalingGroupName"], lifecycle_state=item["LifecycleState"]
+            )
+    return None
 
 
-def hook_timeouts(asg_name: str, hook_name: str) -> HookTimeouts | None:
-    response = client("autoscaling").describe_lifecycle_hooks(
-        AutoScalingGroupName=asg_name, LifecycleHookNames=[hook_name]
+def lifecycle_hooks(asg_name: str) -> list[HookView]:
+    """Every lifecycle hook of the group (one call gives ours and any other termination hook)."""
+    response = client("autoscaling").describe_lifecycle_hooks(AutoScalingGroupName=asg_name)
+    hooks = []
+    for item in response.get("LifecycleHooks", []):
+        heartbeat = int(item.get("HeartbeatTimeout", 3600))
+        hooks.append(
+            HookView(
+                name=item["LifecycleHookName"],
+                transition=item.get("LifecycleTransition", ""),
+                heartbeat_timeout_seconds=heartbeat,
+                global_timeout_seconds=int(
+                    item.get("GlobalTimeout") or lifecycle_global_timeout(heartbeat)
+                ),
+                default_result=item.get("DefaultResult", "ABANDON"),
+            )
+        )
+    return hooks
+
+
+def termination_started_at(asg_name: str, instance_id: str, now: datetime) -> datetime | None:
+    """When Auto Scaling began terminating the instance (its scaling activity), if recorded.
+
+    The activity's StartTime is when the instance entered the hook's wait: the hook's timers run
+    from there, whatever an event's `time` says.
+    """
+    paginator = client("autoscaling").get_paginator("describe_scaling_activities")
+    pages = paginator.paginate(
+        AutoScalingGroupName=asg_name, PaginationConfig={"MaxItems": 100 * ACTIVITY_PAGES_MAX}
     )
-    hooks = response.get("LifecycleHooks", [])
-    if not hooks:
-        return None
-    heartbeat = int(hooks[0].get("HeartbeatTimeout", 3600))
-    # The global timeout is the smaller of 48 hours and 100 heartbeat timeouts.
-    global_timeout = int(hooks[0].get("GlobalTimeout") or min(48 * 3600, 100 * heartbeat))
-    return HookTimeouts(heartbeat_seconds=heartbeat, global_seconds=global_timeout)
+    found: list[datetime] = []
+    for page in pages:
+        found.extend(
+            activity["StartTime"]
+            for activity in page.get("Activities", [])
+            if _terminates(activity, instance_id) and activity["StartTime"] <= now
+        )
+        if found:
+            break
+    return max(found) if found else None
+
+
+def _terminates(activity: dict[str, Any], instance_id: str) -> bool:
+    description = str(activity.get("Description", ""))
+    return description.startswith("Terminating") and instance_id in description
 
 
 def _action_target(
@@ -55,7 +93,7 @@ def _is_no_active_action(error: ClientError) -> bool:
 
 
 def record_heartbeat(asg_name: str, hook_name: str, instance_id: str, token: str | None) -> bool:
-    """Restart the hook's heartbeat timer. False when the lifecycle action is already over."""
+    """Restart the hook's heartbeat timer. False when no such lifecycle action waits."""
     try:
         client("autoscaling").record_lifecycle_action_heartbeat(
             **_action_target(asg_name, hook_name, instance_id, token)

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from drain_hook import contract
 from drain_hook.adapters.clients import client
-from drain_hook.logic.decision import TaskKind, TaskView
+from drain_hook.adapters.errors import ClusterNotFound, error_code
+from drain_hook.models.observations import (
+    ActionRecord,
+    ContainerInstanceView,
+    DrainRecord,
+    TaskKind,
+    TaskView,
+)
 
 # ListContainerInstances without a status lists every status but INACTIVE (API reference).
 UNLISTED_STATUSES = ("INACTIVE",)
@@ -17,10 +29,22 @@ DESCRIBE_SERVICES_MAX = 10
 
 
 @dataclass(frozen=True)
-class ContainerInstance:
-    arn: str
-    ec2_instance_id: str
-    status: str
+class TaskListing:
+    """The unstopped tasks on an instance, and what the listing learnt on the way."""
+
+    tasks: tuple[TaskView, ...]
+    strategies: dict[str, str]  # service name -> REPLICA / DAEMON (a cache between polls)
+    last_stopped_at: datetime | None  # latest stoppedAt among the instance's stopped tasks
+
+
+@contextmanager
+def _cluster_must_exist(cluster: str) -> Iterator[None]:
+    try:
+        yield
+    except ClientError as error:
+        if error_code(error) == "ClusterNotFoundException":
+            raise ClusterNotFound(cluster) from error
+        raise
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
@@ -28,24 +52,32 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-def _describe_instances(cluster: str, arns: list[str]) -> list[ContainerInstance]:
+def _view(item: dict[str, Any]) -> ContainerInstanceView:
+    attributes = {a.get("name"): a.get("value") for a in item.get("attributes", [])}
+    return ContainerInstanceView(
+        arn=item["containerInstanceArn"],
+        ec2_instance_id=item.get("ec2InstanceId", ""),
+        status=item["status"],
+        agent_connected=bool(item.get("agentConnected", True)),
+        running_tasks=int(item.get("runningTasksCount", 0)),
+        pending_tasks=int(item.get("pendingTasksCount", 0)),
+        drain_record=DrainRecord.decode(attributes.get(contract.DRAIN_ATTRIBUTE)),
+        action_record=ActionRecord.decode(attributes.get(contract.ACTION_ATTRIBUTE)),
+    )
+
+
+def _describe_instances(cluster: str, arns: list[str]) -> list[ContainerInstanceView]:
     found = []
-    for chunk in _chunks(arns, DESCRIBE_INSTANCES_MAX):
-        response = client("ecs").describe_container_instances(
-            cluster=cluster, containerInstances=chunk
-        )
-        found.extend(
-            ContainerInstance(
-                arn=item["containerInstanceArn"],
-                ec2_instance_id=item.get("ec2InstanceId", ""),
-                status=item["status"],
+    with _cluster_must_exist(cluster):
+        for chunk in _chunks(arns, DESCRIBE_INSTANCES_MAX):
+            response = client("ecs").describe_container_instances(
+                cluster=cluster, containerInstances=chunk
             )
-            for item in response.get("containerInstances", [])
-        )
+            found.extend(_view(item) for item in response.get("containerInstances", []))
     return found
 
 
-def find_container_instance(cluster: str, ec2_instance_id: str) -> ContainerInstance | None:
+def find_container_instance(cluster: str, ec2_instance_id: str) -> ContainerInstanceView | None:
     """The container instance of an EC2 instance, or None if it is not registered in the cluster.
 
     The ec2InstanceId filter keeps this to one small page on real ECS; the describe confirms the
@@ -58,25 +90,29 @@ def find_container_instance(cluster: str, ec2_instance_id: str) -> ContainerInst
         arguments: dict[str, Any] = {"cluster": cluster, "filter": query}
         if status:
             arguments["status"] = status
-        arns = [
-            arn for page in paginator.paginate(**arguments) for arn in page["containerInstanceArns"]
-        ]
+        with _cluster_must_exist(cluster):
+            arns = [
+                arn
+                for page in paginator.paginate(**arguments)
+                for arn in page["containerInstanceArns"]
+            ]
         for instance in _describe_instances(cluster, arns) if arns else []:
             if instance.ec2_instance_id == ec2_instance_id:
                 return instance
     return None
 
 
-def describe_container_instance(cluster: str, arn: str) -> ContainerInstance | None:
+def describe_container_instance(cluster: str, arn: str) -> ContainerInstanceView | None:
     found = _describe_instances(cluster, [arn])
     return found[0] if found else None
 
 
 def set_draining(cluster: str, arn: str) -> str | None:
     """Set DRAINING; return the failure ECS reported for this instance, if any."""
-    response = client("ecs").update_container_instances_state(
-        cluster=cluster, containerInstances=[arn], status="DRAINING"
-    )
+    with _cluster_must_exist(cluster):
+        response = client("ecs").update_container_instances_state(
+            cluster=cluster, containerInstances=[arn], status="DRAINING"
+        )
     failures = response.get("failures", [])
     if failures:
         failure = failures[0]
@@ -84,38 +120,81 @@ def set_draining(cluster: str, arn: str) -> str | None:
     return None
 
 
+def put_drain_record(
+    cluster: str, arn: str, record: DrainRecord, action: ActionRecord | None
+) -> str | None:
+    """Record our drain on the container instance; the error text if ECS refused it."""
+    attributes = [{"name": contract.DRAIN_ATTRIBUTE, "value": record.encode()}]
+    value = action.encode() if action else None
+    if value:
+        attributes.append({"name": contract.ACTION_ATTRIBUTE, "value": value})
+    for attribute in attributes:
+        attribute["targetId"] = arn  # a full ARN needs no targetType (PutAttributes reference)
+    try:
+        with _cluster_must_exist(cluster):
+            client("ecs").put_attributes(cluster=cluster, attributes=attributes)
+    except ClientError as error:
+        # e.g. AttributeLimitExceededException: ten custom attributes already on the instance.
+        if error_code(error) in ("AttributeLimitExceededException", "InvalidParameterException"):
+            return f"{error_code(error)}: {error}"
+        raise
+    return None
+
+
+def delete_drain_record(cluster: str, arn: str) -> None:
+    attributes = [
+        {"name": name, "targetId": arn}
+        for name in (contract.DRAIN_ATTRIBUTE, contract.ACTION_ATTRIBUTE)
+    ]
+    with _cluster_must_exist(cluster):
+        client("ecs").delete_attributes(cluster=cluster, attributes=attributes)
+
+
 def list_unstopped_tasks(
-    cluster: str, container_instance_arn: str, strategies: dict[str, str]
-) -> tuple[tuple[TaskView, ...], dict[str, str]]:
+    cluster: str,
+    instance: ContainerInstanceView,
+    strategies: dict[str, str],
+    *,
+    classify: bool = True,
+) -> TaskListing:
     """Every task on the instance whose lastStatus is not STOPPED, classified by kind.
 
-    Lists both desired statuses: a task already told to stop (desiredStatus STOPPED) still runs
-    until its lastStatus is STOPPED. `strategies` caches service name -> REPLICA/DAEMON between
-    polls; the updated cache is returned.
+    A task already told to stop (desiredStatus STOPPED) still runs until its lastStatus is
+    STOPPED, so tasks of both desired statuses are read. Without `classify`, service tasks are
+    not told apart as daemon or replica (no DescribeServices). When ECS reports no task on the
+    instance meant to run (runningTasksCount counts desiredStatus RUNNING) and none PENDING, the
+    listing of desired-RUNNING tasks is skipped: it would be empty.
     """
     paginator = client("ecs").get_paginator("list_tasks")
+    desired = ("STOPPED",)
+    if instance.running_tasks or instance.pending_tasks:
+        desired = ("RUNNING", "STOPPED")
     arns: list[str] = []
-    for desired in ("RUNNING", "STOPPED"):
-        for page in paginator.paginate(
-            cluster=cluster, containerInstance=container_instance_arn, desiredStatus=desired
-        ):
-            arns.extend(page["taskArns"])
-    arns = list(dict.fromkeys(arns))
-
-    described: list[dict[str, Any]] = []
-    for chunk in _chunks(arns, DESCRIBE_TASKS_MAX):
-        response = client("ecs").describe_tasks(cluster=cluster, tasks=chunk)
-        described.extend(response.get("tasks", []))
-    unstopped = [
-        task
-        for task in described
-        if task.get("lastStatus") != "STOPPED"
-        and task.get("containerInstanceArn", container_instance_arn) == container_instance_arn
+    with _cluster_must_exist(cluster):
+        for status in desired:
+            for page in paginator.paginate(
+                cluster=cluster, containerInstance=instance.arn, desiredStatus=status
+            ):
+                arns.extend(page["taskArns"])
+        arns = list(dict.fromkeys(arns))
+        described: list[dict[str, Any]] = []
+        for chunk in _chunks(arns, DESCRIBE_TASKS_MAX):
+            response = client("ecs").describe_tasks(cluster=cluster, tasks=chunk)
+            described.extend(response.get("tasks", []))
+    on_instance = [
+        task for task in described if task.get("containerInstanceArn", instance.arn) == instance.arn
+    ]
+    unstopped = [task for task in on_instance if task.get("lastStatus") != "STOPPED"]
+    stopped_at = [
+        task["stoppedAt"]
+        for task in on_instance
+        if task.get("lastStatus") == "STOPPED" and isinstance(task.get("stoppedAt"), datetime)
     ]
 
     services = {_service_name(task) for task in unstopped}
     unknown = sorted(name for name in services if name and name not in strategies)
-    strategies = {**strategies, **_scheduling_strategies(cluster, unknown)}
+    if classify:  # daemon or replica: only DescribeServices knows
+        strategies = {**strategies, **_scheduling_strategies(cluster, unknown)}
     views = tuple(
         TaskView(
             arn=task["taskArn"],
@@ -125,7 +204,7 @@ def list_unstopped_tasks(
         )
         for task in unstopped
     )
-    return views, strategies
+    return TaskListing(views, strategies, max(stopped_at) if stopped_at else None)
 
 
 def _service_name(task: dict[str, Any]) -> str | None:
@@ -155,7 +234,8 @@ def stop_tasks(cluster: str, arns: Iterable[str], reason: str) -> list[str]:
     ecs = client("ecs")
     for arn in arns:
         try:
-            ecs.stop_task(cluster=cluster, task=arn, reason=reason[:255])
+            with _cluster_must_exist(cluster):
+                ecs.stop_task(cluster=cluster, task=arn, reason=reason[:255])
         except ecs.exceptions.InvalidParameterException:
             continue
         stopped.append(arn)

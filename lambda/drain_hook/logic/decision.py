@@ -3,6 +3,12 @@
 Nothing here calls AWS. The drain flow gathers an Observation, asks `decide` what to do, and
 carries out the returned Plan. That keeps every rule testable without AWS, and lets a dry run
 report exactly what a real run would do.
+
+Times come from AWS's records, never from an event: `state.started_at` is when the instance
+entered the hook's wait as Auto Scaling records it (or when we first saw it), and the deadline is
+derived from it and the settings on every round. A plan whose destructive step rests on a time
+(the deadline, the standalone grace, a lost agent) says so in `rests_on`, and the flow checks that
+time against AWS before carrying it out.
 """
 
 from __future__ import annotations
@@ -11,42 +17,38 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from drain_hook.config import Settings
-from drain_hook.models.state import Action, DrainState, TaskCounts
-
-TaskKind = Literal["service", "daemon", "standalone"]
+from drain_hook.models.observations import ContainerInstanceView, TaskView
+from drain_hook.models.state import Action, DrainState, RetryPolicy, TaskCounts
+from drain_hook.settings import Settings, lifecycle_global_timeout
 
 DRAINABLE_STATUSES = frozenset({"ACTIVE", "DRAINING"})
 # ECS can't move these to DRAINING (UpdateContainerInstancesState API reference).
 NOT_DRAINABLE_STATUSES = frozenset(
     {"REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED", "INACTIVE"}
 )
-LIFECYCLE_WAIT_STATE = "Terminating:Wait"
+# Finish this long before the hook's global timeout would end the hold for us.
+GLOBAL_TIMEOUT_MARGIN_SECONDS = 60
+# While polls fail, the state machine retries this often (and records a heartbeat each time).
+ERROR_RETRY_SECONDS = 60
 
-
-@dataclass(frozen=True)
-class TaskView:
-    """One task on the instance that is not STOPPED yet."""
-
-    arn: str
-    kind: TaskKind
-    last_status: str
-    desired_status: str
+Finish = Literal["completed", "forced", "agent_lost", "none"]
+RestsOn = Literal["hold_start", "agent_lost_since", "daemon_kinds"]
 
 
 @dataclass(frozen=True)
 class Observation:
     """What AWS reported this round.
 
-    lifecycle_waiting: None when there is no lifecycle action to watch.
-    instance_status: None when no container instance exists for the EC2 instance.
+    held: whether our hook still holds the instance (None: no lifecycle action to watch).
+    instance: the container instance, None when none is registered for the EC2 instance.
     tasks: the unstopped tasks, listed after the instance was set to DRAINING.
     """
 
-    lifecycle_waiting: bool | None
-    instance_status: str | None
+    held: bool | None
+    instance: ContainerInstanceView | None
     tasks: tuple[TaskView, ...] = ()
     drain_failure: str | None = None
+    last_stopped_at: datetime | None = None  # latest stoppedAt of a task on the instance
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,41 @@ class Plan:
     stop_reason: str = ""
     start_loop: bool = False
     continue_in_new_execution: bool = False
-    forced: bool = False
+    finish: Finish = "none"
+    # When the instance's ECS agent was first seen disconnected, to record on the instance;
+    # "clear" when it is connected again and a time was recorded.
+    record_agent_lost: datetime | Literal["clear"] | None = None
+    rests_on: tuple[RestsOn, ...] = ()
     writes: list[str] = field(default_factory=list)
+    last_stopped_at: datetime | None = None
+
+
+def deadline_for(
+    started_at: datetime,
+    max_drain_seconds: int,
+    heartbeat_timeout_seconds: int | None,
+    deadline_grace_seconds: int,
+) -> datetime:
+    """The drain deadline: MAX_DRAIN_SECONDS after the hold began, brought forward when the
+    hook's global timeout (which heartbeats never extend) would end the hold first."""
+    limit = max_drain_seconds
+    if heartbeat_timeout_seconds:
+        hard = (
+            lifecycle_global_timeout(heartbeat_timeout_seconds)
+            - GLOBAL_TIMEOUT_MARGIN_SECONDS
+            - deadline_grace_seconds
+        )
+        limit = min(limit, max(0, hard))
+    return started_at + timedelta(seconds=limit)
+
+
+def settings_deadline(state: DrainState, settings: Settings) -> datetime:
+    return deadline_for(
+        state.started_at,
+        settings.max_drain_seconds,
+        state.heartbeat_timeout_seconds,
+        settings.deadline_grace_seconds,
+    )
 
 
 def backoff_seconds(polls: int, settings: Settings) -> int:
@@ -70,6 +105,19 @@ def backoff_seconds(polls: int, settings: Settings) -> int:
     return min(
         settings.poll_interval_first_seconds * 2**exponent, settings.poll_interval_max_seconds
     )
+
+
+def heartbeat_every(state: DrainState) -> int | None:
+    """Heartbeats stay at most half the hook's heartbeat timeout apart."""
+    if not state.completes_lifecycle or not state.heartbeat_timeout_seconds:
+        return None
+    return max(1, state.heartbeat_timeout_seconds // 2)
+
+
+def retry_policy(state: DrainState, settings: Settings) -> RetryPolicy:
+    every = heartbeat_every(state)
+    wait = min(ERROR_RETRY_SECONDS, every) if every else ERROR_RETRY_SECONDS
+    return RetryPolicy(wait_seconds=wait, release_after_seconds=settings.error_release_seconds)
 
 
 def count_tasks(tasks: tuple[TaskView, ...]) -> TaskCounts:
@@ -84,13 +132,10 @@ def is_first_round(state: DrainState) -> bool:
     return state.execution_name is None
 
 
-def instance_needs_draining(observation: Observation) -> bool:
-    return observation.instance_status == "ACTIVE"
-
-
 def decide(state: DrainState, observation: Observation, now: datetime, settings: Settings) -> Plan:
     """Decide one round of the drain: the first (no wait loop yet) or a poll of the loop."""
     first_round = is_first_round(state)
+    deadline = settings_deadline(state, settings)
     base = state.model_copy(
         update={
             "polls": state.polls if first_round else state.polls + 1,
@@ -99,33 +144,45 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
             else state.polls_in_execution + 1,
             "tasks_remaining": len(observation.tasks),
             "tasks": count_tasks(observation.tasks),
+            "deadline_at": deadline,
+            "max_drain_seconds": settings.max_drain_seconds,
+            "retry": retry_policy(state, settings),
         }
     )
 
-    def finish(action: Action, reason: str, complete: bool, forced: bool = False) -> Plan:
+    def done(action: Action, reason: str, *, complete: bool, finish: Finish = "none") -> Plan:
         done_state = base.model_copy(
             update={"done": True, "action": action, "reason": reason, "wait_seconds": 0}
         )
         complete = complete and state.completes_lifecycle
         writes = ["complete lifecycle action CONTINUE"] if complete else []
-        return Plan(state=done_state, complete_lifecycle=complete, forced=forced, writes=writes)
+        return Plan(
+            state=done_state,
+            complete_lifecycle=complete,
+            finish=finish,
+            writes=writes,
+            last_stopped_at=observation.last_stopped_at,
+        )
 
-    if state.completes_lifecycle and observation.lifecycle_waiting is False:
-        return finish(
+    if state.completes_lifecycle and observation.held is False:
+        return done(
             "lifecycle_ended",
-            f"instance is no longer in {LIFECYCLE_WAIT_STATE}: completed, terminated or gone",
+            "our hook no longer holds the instance: completed, timed out, terminated or gone",
             complete=False,
         )
-    if observation.instance_status is None:
-        return finish(
+    instance = observation.instance
+    if instance is None:
+        pooled = (state.lifecycle_state or "").startswith("Warmed:")
+        return done(
             "not_registered",
-            f"no container instance for {state.instance_id} in cluster {state.cluster}",
+            f"no container instance for {state.instance_id} in cluster {state.cluster}"
+            + (" (a warm-pool instance never registers with ECS)" if pooled else ""),
             complete=True,
         )
-    if observation.instance_status in NOT_DRAINABLE_STATUSES:
-        return finish(
+    if instance.status in NOT_DRAINABLE_STATUSES:
+        return done(
             "not_drainable",
-            f"container instance is {observation.instance_status}: ECS can't drain it",
+            f"container instance is {instance.status}: ECS can't drain it",
             complete=True,
         )
 
@@ -134,70 +191,85 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
         for task in observation.tasks
         if settings.daemon_tasks_hold_instance or task.kind != "daemon"
     )
-    pre_writes = ["set container instance DRAINING"] if instance_needs_draining(observation) else []
+    pre_writes = ["set container instance DRAINING"] if instance.status == "ACTIVE" else []
 
-    if not holding and state.deadline_stop_at is not None:
-        return finish("deadline", "tasks stopped at the drain deadline", complete=True, forced=True)
+    if not holding and state.action == "stopping":
+        return done(
+            "deadline", "tasks stopped at the drain deadline", complete=True, finish="forced"
+        )
     if not holding:
         drained = "completed" if state.completes_lifecycle else "drained"
         reason = "no unstopped task left on the instance"
         if observation.tasks:
             reason = "only daemon-service tasks left, and they do not hold the instance"
-        plan = finish(drained, reason, complete=True)
-        return replace(plan, writes=pre_writes + plan.writes)
+        plan = done(drained, reason, complete=True, finish="completed")
+        rests_on: tuple[RestsOn, ...] = ("daemon_kinds",) if observation.tasks else ()
+        return replace(plan, writes=pre_writes + plan.writes, rests_on=rests_on)
 
-    # Tasks remain. Past the deadline: stop them (once), give them the grace, then complete.
-    if now >= state.deadline_at:
-        if settings.at_deadline == "stop_tasks":
-            if state.deadline_stop_at is None:
-                to_stop = tuple(t.arn for t in holding if t.desired_status != "STOPPED")
-                stopping = base.model_copy(
-                    update={
-                        "action": "stopping",
-                        "deadline_stop_at": now,
-                        "reason": f"drain deadline passed with {len(holding)} task(s) left",
-                        "wait_seconds": max(1, settings.deadline_stop_grace_seconds),
-                    }
-                )
-                return _continue(
-                    stopping,
-                    now,
-                    settings,
-                    Plan(
-                        state=stopping,
-                        stop_tasks=to_stop,
-                        stop_reason="ecs-drain-hook: drain deadline reached",
-                        writes=[*pre_writes, f"stop {len(to_stop)} task(s) at the deadline"],
-                    ),
-                    fixed_wait=True,
-                )
-            grace_end = state.deadline_stop_at + timedelta(
-                seconds=settings.deadline_stop_grace_seconds
+    # The ECS agent: tasks on an instance whose agent is gone never reach STOPPED.
+    record = instance.drain_record
+    lost_since = _agent_lost_since(state, instance, now)
+    record_lost: datetime | Literal["clear"] | None = None
+    if instance.agent_connected is False and (record is None or record.agent_lost_since is None):
+        record_lost = lost_since
+    elif instance.agent_connected and record is not None and record.agent_lost_since is not None:
+        record_lost = "clear"
+    base = base.model_copy(update={"agent_disconnected_since": lost_since})
+    if lost_since is not None:
+        grace_end = lost_since + timedelta(seconds=settings.agent_disconnected_grace_seconds)
+        if now >= grace_end and now < deadline:
+            plan = done(
+                "agent_lost",
+                f"the ECS agent has been disconnected since {lost_since:%Y-%m-%dT%H:%M:%SZ} "
+                f"(more than AGENT_DISCONNECTED_GRACE_SECONDS="
+                f"{settings.agent_disconnected_grace_seconds}): its {len(holding)} task(s) "
+                "can't stop, releasing the instance",
+                complete=True,
+                finish="agent_lost",
             )
-            if now < grace_end:
-                waiting = base.model_copy(
-                    update={
-                        "action": "stopping",
-                        "wait_seconds": max(1, int((grace_end - now).total_seconds())),
-                    }
-                )
-                return _continue(waiting, now, settings, Plan(state=waiting), fixed_wait=True)
-        return finish(
+            return replace(plan, rests_on=("agent_lost_since",))
+
+    # Past the deadline: stop what remains (once), give it the grace, then complete.
+    if now >= deadline:
+        grace_end = deadline + timedelta(seconds=settings.deadline_grace_seconds)
+        if settings.at_deadline == "stop_tasks" and now < grace_end:
+            to_stop = tuple(t.arn for t in holding if t.desired_status != "STOPPED")
+            stopping = base.model_copy(
+                update={
+                    "action": "stopping",
+                    "reason": f"drain deadline passed with {len(holding)} task(s) left: "
+                    f"stopping them, completing at {grace_end:%Y-%m-%dT%H:%M:%SZ}",
+                    "wait_seconds": max(1, _seconds_until(grace_end, now)),
+                }
+            )
+            writes = [*pre_writes]
+            if to_stop:
+                writes.append(f"stop {len(to_stop)} task(s) at the deadline")
+            plan = Plan(
+                state=stopping,
+                stop_tasks=to_stop,
+                stop_reason="ecs-drain-hook: drain deadline reached",
+                record_agent_lost=record_lost,
+                rests_on=("hold_start",) if to_stop else (),
+                writes=writes,
+            )
+            return _keep_waiting(plan, now, settings, fixed_wait=True)
+        plan = done(
             "deadline",
             f"drain deadline passed with {len(holding)} task(s) left: completing anyway",
             complete=True,
-            forced=True,
+            finish="forced",
         )
+        return replace(plan, rests_on=("hold_start",))
 
     stop: tuple[str, ...] = ()
     stop_reason = ""
-    if settings.standalone_tasks == "stop":
-        grace_end = state.started_at + timedelta(seconds=settings.standalone_grace_seconds)
-        if now >= grace_end:
-            stop = tuple(
-                t.arn for t in holding if t.kind == "standalone" and t.desired_status != "STOPPED"
-            )
-            stop_reason = "ecs-drain-hook: instance draining, standalone grace period over"
+    standalone_end = state.started_at + timedelta(seconds=settings.standalone_grace_seconds)
+    if settings.standalone_tasks == "stop" and now >= standalone_end:
+        stop = tuple(
+            t.arn for t in holding if t.kind == "standalone" and t.desired_status != "STOPPED"
+        )
+        stop_reason = "ecs-drain-hook: instance draining, standalone grace period over"
 
     draining = base.model_copy(
         update={
@@ -209,61 +281,90 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
     writes = list(pre_writes)
     if stop:
         writes.append(f"stop {len(stop)} standalone task(s)")
-    plan = Plan(state=draining, stop_tasks=stop, stop_reason=stop_reason, writes=writes)
-    return _continue(draining, now, settings, plan)
+    plan = Plan(
+        state=draining,
+        stop_tasks=stop,
+        stop_reason=stop_reason,
+        record_agent_lost=record_lost,
+        rests_on=("hold_start",) if stop else (),
+        writes=writes,
+    )
+    # Wake at the deadline, the end of the standalone grace and of the agent grace, not after.
+    wake = [deadline]
+    if settings.standalone_tasks == "stop" and now < standalone_end:
+        wake.append(standalone_end)
+    if lost_since is not None:
+        wake.append(lost_since + timedelta(seconds=settings.agent_disconnected_grace_seconds))
+    return _keep_waiting(plan, now, settings, wake_by=min(wake))
 
 
-def _continue(
-    state: DrainState, now: datetime, settings: Settings, plan: Plan, fixed_wait: bool = False
+def _agent_lost_since(
+    state: DrainState, instance: ContainerInstanceView, now: datetime
+) -> datetime | None:
+    """Since when the agent has been disconnected: ECS's record of our drain comes first."""
+    if instance.agent_connected is not False:
+        return None
+    record = instance.drain_record
+    if record is not None and record.agent_lost_since is not None:
+        return record.agent_lost_since
+    return state.agent_disconnected_since or now
+
+
+def _seconds_until(when: datetime, now: datetime) -> int:
+    return int((when - now).total_seconds() + 0.999)
+
+
+def _keep_waiting(
+    plan: Plan,
+    now: datetime,
+    settings: Settings,
+    *,
+    fixed_wait: bool = False,
+    wake_by: datetime | None = None,
 ) -> Plan:
-    """Add what every round that keeps waiting needs: heartbeat, wait caps, loop bookkeeping."""
+    """What every round that keeps waiting needs: heartbeat, wait caps, loop bookkeeping."""
+    state = plan.state
     wait = state.wait_seconds
+    if not fixed_wait and wake_by is not None:
+        wait = min(wait, max(1, _seconds_until(wake_by, now)))
     update: dict[str, object] = {}
-    if not fixed_wait:
-        # Wake up at the deadline and at the end of the standalone grace, not after them.
-        wait = min(wait, max(1, int((state.deadline_at - now).total_seconds())))
-        if settings.standalone_tasks == "stop":
-            grace_end = state.started_at + timedelta(seconds=settings.standalone_grace_seconds)
-            if now < grace_end:
-                wait = min(wait, max(1, int((grace_end - now).total_seconds())))
     heartbeat = False
-    every = state.heartbeat_every_seconds
-    if state.completes_lifecycle and every:
-        # Heartbeat now if the next poll would come later than `every` after the last heartbeat:
-        # heartbeats are then never more than `every` (half the hook's timeout) apart.
+    every = heartbeat_every(state)
+    first_round = is_first_round(state)
+    if every:
+        # Heartbeat now if the next poll would come later than `every` after the last one:
+        # heartbeats are then never more than `every` (half the hook's timeout) apart. The
+        # first round records its heartbeat before deciding (the flow does it).
         wait = min(wait, every)
         last = state.last_heartbeat_at or state.started_at
-        heartbeat = not is_first_round(state) and now + timedelta(seconds=wait) > last + timedelta(
+        heartbeat = not first_round and now + timedelta(seconds=wait) > last + timedelta(
             seconds=every
         )
         if heartbeat:
             update["last_heartbeat_at"] = now
-    update["wait_seconds"] = wait
+    update["wait_seconds"] = max(1, wait)
 
-    first_round = is_first_round(state)
-    start_loop = first_round
     carry_on = not first_round and state.polls_in_execution >= settings.polls_per_execution
     if carry_on:
         update.update(
-            {
-                "polls_in_execution": 0,
-                "execution_generation": state.execution_generation + 1,
-            }
+            {"polls_in_execution": 0, "execution_generation": state.execution_generation + 1}
         )
-    new_state = state.model_copy(update=update)
     writes = list(plan.writes)
+    if plan.record_agent_lost == "clear":
+        writes.append("clear the agent-lost time on the instance")
+    elif plan.record_agent_lost is not None:
+        writes.append("record the agent-lost time on the instance")
     if heartbeat:
         writes.append("record lifecycle heartbeat")
-    if start_loop:
+    if first_round:
         writes.append("start the wait loop")
     if carry_on:
         writes.append("carry on in a fresh execution")
-    return Plan(
-        state=new_state,
+    return replace(
+        plan,
+        state=state.model_copy(update=update),
         record_heartbeat=heartbeat,
-        stop_tasks=plan.stop_tasks,
-        stop_reason=plan.stop_reason,
-        start_loop=start_loop,
+        start_loop=first_round,
         continue_in_new_execution=carry_on,
         writes=writes,
     )

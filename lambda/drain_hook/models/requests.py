@@ -1,32 +1,46 @@
 """The shapes the handler accepts, parsed into typed requests before any AWS call.
 
-One entry point takes four shapes: the EventBridge lifecycle event, the same notification through
-SNS, a manual invoke, and the state the wait loop passes back. Anything else is rejected with an
-error that says what was expected.
+One entry point takes six shapes: the EventBridge lifecycle event, the same notification through
+SNS, a manual invoke, the state the wait loop passes back, an ECS "Container Instance State
+Change" event for an instance we drain, and a Step Functions "Execution Status Change" event for
+a loop that ended badly. Types are strict (no "no" for false, no true for 1); anything else is
+rejected with an `InputRejected` error that says what was expected.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SnsModel
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
-from drain_hook.models.state import STATE_VERSION, DrainState
+from drain_hook import contract
+from drain_hook.models.observations import TERMINATING_TRANSITION
+from drain_hook.models.state import INSTANCE_ID_PATTERN, STATE_VERSION, DrainState
 
-INSTANCE_ID_PATTERN = r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$"
-TERMINATE_DETAIL_TYPE = "EC2 Instance-terminate Lifecycle Action"
-TERMINATING_TRANSITION = "autoscaling:EC2_INSTANCE_TERMINATING"
 TEST_NOTIFICATION = "autoscaling:TEST_NOTIFICATION"
 MANUAL_KEYS = ("instance_id", "cluster", "asg_name", "hook_name", "dry_run")
+NAME = r"^[^\s].*$"  # non-empty, no leading whitespace
 
 
-class BadEventError(ValueError):
-    """The event is not one of the shapes the drain hook accepts, or has bad values."""
+class InputRejected(ValueError):
+    """The event is not one of the shapes the drain hook accepts, has bad values, or disagrees
+    with AWS's own record. Raised before any AWS write; the error name the state machine sees."""
+
+
+BadEventError = InputRejected  # the name earlier releases used
 
 
 class LifecycleDetail(BaseModel):
@@ -34,14 +48,14 @@ class LifecycleDetail(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    LifecycleActionToken: str | None = Field(default=None, min_length=1)
-    AutoScalingGroupName: str = Field(min_length=1)
-    LifecycleHookName: str = Field(min_length=1)
-    EC2InstanceId: str = Field(pattern=INSTANCE_ID_PATTERN)
-    LifecycleTransition: str
-    NotificationMetadata: str | None = None
-    Origin: str | None = None
-    Destination: str | None = None
+    LifecycleActionToken: StrictStr | None = Field(default=None, min_length=1)
+    AutoScalingGroupName: StrictStr = Field(min_length=1, max_length=255)
+    LifecycleHookName: StrictStr = Field(min_length=1, max_length=255)
+    EC2InstanceId: StrictStr = Field(pattern=INSTANCE_ID_PATTERN)
+    LifecycleTransition: StrictStr
+    NotificationMetadata: StrictStr | None = None
+    Origin: StrictStr | None = None
+    Destination: StrictStr | None = None
 
     @field_validator("LifecycleTransition")
     @classmethod
@@ -57,11 +71,53 @@ class LifecycleDetail(BaseModel):
 class ManualInvoke(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    instance_id: str = Field(pattern=INSTANCE_ID_PATTERN)
-    cluster: str | None = Field(default=None, min_length=1)
-    asg_name: str | None = Field(default=None, min_length=1)
-    hook_name: str | None = Field(default=None, min_length=1)
-    dry_run: bool = False
+    instance_id: StrictStr = Field(pattern=INSTANCE_ID_PATTERN)
+    cluster: StrictStr | None = Field(default=None, min_length=1, pattern=NAME)
+    asg_name: StrictStr | None = Field(default=None, min_length=1, max_length=255, pattern=NAME)
+    hook_name: StrictStr | None = Field(default=None, min_length=1, max_length=255, pattern=NAME)
+    dry_run: StrictBool = False
+
+
+class Attribute(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: StrictStr
+    value: StrictStr | None = None
+
+
+class Resource(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: StrictStr
+    integerValue: StrictInt | None = None
+
+
+class InstanceChangeDetail(BaseModel):
+    """The part of an ECS "Container Instance State Change" detail the fast path reads."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    clusterArn: StrictStr = Field(min_length=1)
+    containerInstanceArn: StrictStr = Field(min_length=1)
+    ec2InstanceId: StrictStr = Field(pattern=INSTANCE_ID_PATTERN)
+    status: StrictStr | None = None
+    agentConnected: StrictBool | None = None
+    runningTasksCount: StrictInt | None = Field(default=None, ge=0)
+    pendingTasksCount: StrictInt | None = Field(default=None, ge=0)
+    attributes: list[Attribute] = Field(default_factory=list)
+    registeredResources: list[Resource] = Field(default_factory=list)
+    remainingResources: list[Resource] = Field(default_factory=list)
+
+
+class ExecutionStatusDetail(BaseModel):
+    """The part of a "Step Functions Execution Status Change" detail the release reads."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    executionArn: StrictStr = Field(min_length=1)
+    stateMachineArn: StrictStr = Field(min_length=1)
+    name: StrictStr = Field(min_length=1)
+    status: StrictStr
 
 
 @dataclass(frozen=True)
@@ -73,7 +129,6 @@ class LifecycleRequest:
     hook_name: str | None
     token: str | None
     cluster: str | None  # from NotificationMetadata or the manual invoke; None: use CLUSTER_NAME
-    event_time: datetime | None
     source: str  # eventbridge, sns or manual
     dry_run: bool = False
 
@@ -88,13 +143,49 @@ class PollRequest:
     state: DrainState
 
 
-Request = LifecycleRequest | IgnoredRequest | PollRequest
+@dataclass(frozen=True)
+class InstanceChangeRequest:
+    """An ECS event for a container instance that carries our drain attribute."""
+
+    cluster_arn: str
+    container_instance_arn: str
+    ec2_instance_id: str
+    running_tasks: int | None
+    pending_tasks: int | None
+    agent_connected: bool | None
+    drain_attribute: str | None
+    memory_registered: int | None
+    memory_remaining: int | None
+
+    @property
+    def says_tasks_remain(self) -> bool:
+        """Whether the event itself shows a task still meant to run or holding resources.
+
+        Used only to skip work: an event never decides that the instance is empty.
+        """
+        if (self.running_tasks or 0) + (self.pending_tasks or 0) > 0:
+            return True
+        registered, remaining = self.memory_registered, self.memory_remaining
+        return registered is not None and remaining is not None and remaining < registered
+
+
+@dataclass(frozen=True)
+class LoopEndedRequest:
+    """A wait-loop execution that ended FAILED, TIMED_OUT or ABORTED (per the event)."""
+
+    execution_arn: str
+    state_machine_arn: str
+    name: str
+    status: str
+
+
+Request = LifecycleRequest | IgnoredRequest | PollRequest | InstanceChangeRequest | LoopEndedRequest
 
 
 def parse_request(event: Any) -> Request:
-    """Dispatch on the event's shape; raise BadEventError naming what was expected."""
+    """Dispatch on the event's shape; raise InputRejected naming what was expected."""
     if not isinstance(event, dict):
-        raise BadEventError(f"expected a JSON object as the event, got {type(event).__name__}")
+        raise InputRejected(f"expected a JSON object as the event, got {type(event).__name__}")
     if "state_version" in event:
         return _parse_poll(event)
     if "detail-type" in event or "detail" in event:
@@ -103,7 +194,7 @@ def parse_request(event: Any) -> Request:
         return _parse_sns(event)
     if "instance_id" in event:
         return _parse_manual(event)
-    raise BadEventError(
+    raise InputRejected(
         "unrecognised event: expected an EventBridge 'EC2 Instance-terminate Lifecycle Action' "
         "event, an SNS lifecycle notification (Records[].Sns.Message), a manual invoke "
         '{"instance_id": "i-...", "cluster"?, "asg_name"?, "hook_name"?, "dry_run"?}, '
@@ -119,25 +210,23 @@ def _problems(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _lifecycle(detail: Any, source: str, event_time: datetime | None) -> LifecycleRequest:
+def _lifecycle(detail: Any, source: str) -> LifecycleRequest:
     if not isinstance(detail, dict):
-        raise BadEventError(f"expected the lifecycle detail to be a JSON object ({source})")
-    if not detail.get("LifecycleActionToken") and not detail.get("EC2InstanceId"):
-        raise BadEventError(
-            "lifecycle notification has neither LifecycleActionToken nor EC2InstanceId: "
-            "expected at least EC2InstanceId (i-...)"
-        )
+        raise InputRejected(f"expected the lifecycle detail to be a JSON object ({source})")
     try:
         parsed = LifecycleDetail.model_validate(detail)
     except ValidationError as error:
-        raise BadEventError(f"bad lifecycle notification ({source}): {_problems(error)}") from None
+        raise InputRejected(
+            f"bad lifecycle notification ({source}): {_problems(error)}; expected "
+            "AutoScalingGroupName, LifecycleHookName, EC2InstanceId (i-...), "
+            f"LifecycleTransition {TERMINATING_TRANSITION!r} and LifecycleActionToken"
+        ) from None
     return LifecycleRequest(
         instance_id=parsed.EC2InstanceId,
         asg_name=parsed.AutoScalingGroupName,
         hook_name=parsed.LifecycleHookName,
         token=parsed.LifecycleActionToken,
         cluster=cluster_from_metadata(parsed.NotificationMetadata),
-        event_time=event_time,
         source=source,
     )
 
@@ -154,62 +243,102 @@ def cluster_from_metadata(metadata: str | None) -> str | None:
         return None
     cluster = value["cluster"]
     if not isinstance(cluster, str) or not cluster.strip():
-        raise BadEventError(
+        raise InputRejected(
             'expected NotificationMetadata {"cluster": "<cluster name or ARN>"} with a non-empty '
             f"string, got {metadata!r}"
         )
     return cluster
 
 
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _parse_eventbridge(event: dict[str, Any]) -> LifecycleRequest:
+def _parse_eventbridge(event: dict[str, Any]) -> Request:
     source, detail_type = event.get("source"), event.get("detail-type")
-    if source != "aws.autoscaling" or detail_type != TERMINATE_DETAIL_TYPE:
-        raise BadEventError(
-            f"expected an EventBridge event with source 'aws.autoscaling' and detail-type "
-            f"{TERMINATE_DETAIL_TYPE!r}, got source {source!r} and detail-type {detail_type!r}"
+    kinds = {
+        (contract.LIFECYCLE_SOURCE, contract.LIFECYCLE_DETAIL_TYPE),
+        (contract.ECS_SOURCE, contract.CONTAINER_INSTANCE_DETAIL_TYPE),
+        (contract.STATES_SOURCE, contract.EXECUTION_STATUS_DETAIL_TYPE),
+    }
+    if (source, detail_type) not in kinds:
+        raise InputRejected(
+            "expected an EventBridge event with source/detail-type "
+            + ", ".join(f"{s!r}/{d!r}" for s, d in sorted(kinds))
+            + f"; got source {source!r} and detail-type {detail_type!r}"
         )
     try:
         envelope = parse(event=event, model=EventBridgeModel)
     except ValidationError as error:
-        raise BadEventError(f"bad EventBridge event: {_problems(error)}") from None
-    return _lifecycle(envelope.detail, "eventbridge", envelope.time)
+        raise InputRejected(f"bad EventBridge event: {_problems(error)}") from None
+    if source == contract.ECS_SOURCE:
+        return _instance_change(envelope.detail)
+    if source == contract.STATES_SOURCE:
+        return _loop_ended(envelope.detail)
+    return _lifecycle(envelope.detail, "eventbridge")
+
+
+def _instance_change(detail: Any) -> InstanceChangeRequest:
+    try:
+        parsed = InstanceChangeDetail.model_validate(detail)
+    except ValidationError as error:
+        raise InputRejected(
+            f"bad ECS container instance state change event: {_problems(error)}"
+        ) from None
+    attributes = {a.name: a.value for a in parsed.attributes}
+    registered = {r.name: r.integerValue for r in parsed.registeredResources}
+    remaining = {r.name: r.integerValue for r in parsed.remainingResources}
+    return InstanceChangeRequest(
+        cluster_arn=parsed.clusterArn,
+        container_instance_arn=parsed.containerInstanceArn,
+        ec2_instance_id=parsed.ec2InstanceId,
+        running_tasks=parsed.runningTasksCount,
+        pending_tasks=parsed.pendingTasksCount,
+        agent_connected=parsed.agentConnected,
+        drain_attribute=attributes.get(contract.DRAIN_ATTRIBUTE),
+        memory_registered=registered.get("MEMORY"),
+        memory_remaining=remaining.get("MEMORY"),
+    )
+
+
+def _loop_ended(detail: Any) -> LoopEndedRequest:
+    try:
+        parsed = ExecutionStatusDetail.model_validate(detail)
+    except ValidationError as error:
+        raise InputRejected(
+            f"bad Step Functions execution status change event: {_problems(error)}"
+        ) from None
+    return LoopEndedRequest(
+        execution_arn=parsed.executionArn,
+        state_machine_arn=parsed.stateMachineArn,
+        name=parsed.name,
+        status=parsed.status,
+    )
 
 
 def _parse_sns(event: dict[str, Any]) -> Request:
     try:
         envelope = parse(event=event, model=SnsModel)
     except ValidationError as error:
-        raise BadEventError(f"bad SNS event: {_problems(error)}") from None
+        raise InputRejected(f"bad SNS event: {_problems(error)}") from None
     if len(envelope.Records) != 1:
-        raise BadEventError("expected an SNS event with exactly one record in Records")
+        raise InputRejected("expected an SNS event with exactly one record in Records")
     try:
         body = json.loads(envelope.Records[0].Sns.Message)
     except ValueError:
-        raise BadEventError("expected Records[0].Sns.Message to be JSON") from None
+        raise InputRejected("expected Records[0].Sns.Message to be JSON") from None
     if isinstance(body, dict) and body.get("Event") == TEST_NOTIFICATION:
         return IgnoredRequest(reason="Auto Scaling test notification")
-    return _lifecycle(body, "sns", _time(body.get("Time") if isinstance(body, dict) else None))
+    return _lifecycle(body, "sns")
 
 
 def _parse_manual(event: dict[str, Any]) -> LifecycleRequest:
     try:
         manual = ManualInvoke.model_validate(event)
     except ValidationError as error:
-        raise BadEventError(
-            f"bad manual invoke: {_problems(error)}; expected keys {', '.join(MANUAL_KEYS)} with "
-            'instance_id like "i-0123456789abcdef0"'
+        raise InputRejected(
+            f"bad manual invoke: {_problems(error)}; expected keys {', '.join(MANUAL_KEYS)} "
+            'with instance_id like "i-0123456789abcdef0", strings for cluster, asg_name and '
+            "hook_name, and dry_run true or false"
         ) from None
     if (manual.asg_name is None) != (manual.hook_name is None):
-        raise BadEventError(
+        raise InputRejected(
             "manual invoke: expected both asg_name and hook_name (to complete that lifecycle "
             "action) or neither (to drain and report only)"
         )
@@ -219,22 +348,23 @@ def _parse_manual(event: dict[str, Any]) -> LifecycleRequest:
         hook_name=manual.hook_name,
         token=None,
         cluster=manual.cluster,
-        event_time=None,
         source="manual",
         dry_run=manual.dry_run,
     )
 
 
 def _parse_poll(event: dict[str, Any]) -> PollRequest:
-    if event.get("state_version") != STATE_VERSION:
-        raise BadEventError(
-            f"expected a drain state with state_version {STATE_VERSION}, "
-            f"got {event.get('state_version')!r}"
+    version = event.get("state_version")
+    if type(version) is not int or version != STATE_VERSION:
+        raise InputRejected(
+            f"expected a drain state with state_version {STATE_VERSION} (a JSON number), "
+            f"got {version!r}: pass back the object this function returned"
         )
     try:
-        return PollRequest(state=DrainState.model_validate(event))
+        state = DrainState.model_validate(event)
     except ValidationError as error:
-        raise BadEventError(
+        raise InputRejected(
             f"bad drain state: {_problems(error)}; expected the object this function returned, "
             "passed back unchanged"
         ) from None
+    return PollRequest(state=state)

@@ -1,29 +1,59 @@
-"""The drain state: what each invocation returns, and what the wait loop passes back unchanged."""
+"""The drain state: what each invocation returns, and what the wait loop passes back unchanged.
+
+A state passed back is input like any other: its types are strict (a number is a JSON number, a
+boolean is true/false) and the drain checks the values that matter (when the hold began, which
+container instance and lifecycle action) against AWS's own record before acting on them.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+)
 
-STATE_VERSION = 1
+from drain_hook.models.observations import HOOK_WAIT_STATES
+
+STATE_VERSION = 2
+INSTANCE_ID_PATTERN = r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$"
 
 # The short word that says what this invocation did (documented in the README).
 Action = Literal[
-    "ignored",  # a test notification: nothing to do
+    "ignored",  # a test notification or an event that needs nothing: no AWS write
     "not_registered",  # no container instance for this EC2 instance: completed at once
     "not_drainable",  # REGISTERING, DEREGISTERING, REGISTRATION_FAILED or INACTIVE: completed
     "draining",  # tasks remain: the wait loop polls again after wait_seconds
-    "duplicate",  # a loop for this lifecycle action already runs: this event changes nothing
+    "duplicate",  # a loop for this lifecycle action is already running: nothing changed
     "stopping",  # the deadline passed: remaining tasks were told to stop, completing after grace
     "completed",  # drained: lifecycle action completed with CONTINUE
     "drained",  # drained, and no lifecycle action to complete (manual invoke without a hook)
     "deadline",  # the deadline passed with tasks remaining: completed with CONTINUE
-    "lifecycle_ended",  # the instance left Terminating:Wait elsewhere: nothing more to do
+    "agent_lost",  # the ECS agent stayed disconnected past the grace: completed with CONTINUE
+    "released",  # a loop ended badly while the action waited: completed with CONTINUE
+    "lifecycle_ended",  # the instance is no longer held by our hook: nothing more to do
     "continued",  # the loop carries on in a fresh execution (history limit)
     "dry_run",  # reported what it would do; wrote nothing
 ]
+HoldStartSource = Literal["scaling_activity", "drain_record", "first_seen"]
+
+
+def _iso_text(value: Any) -> Any:
+    """A time in a state is an ISO 8601 string with its offset; no epoch numbers or other types."""
+    if isinstance(value, datetime | str):
+        return value
+    raise ValueError(f"expected an ISO 8601 time string, got {type(value).__name__}")
+
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 
 class TaskCounts(BaseModel):
@@ -31,47 +61,72 @@ class TaskCounts(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    service: int = 0
-    daemon: int = 0
-    standalone: int = 0
+    service: StrictInt = Field(default=0, ge=0)
+    daemon: StrictInt = Field(default=0, ge=0)
+    standalone: StrictInt = Field(default=0, ge=0)
+
+
+class RetryPolicy(BaseModel):
+    """What the state machine reads when a poll fails (it never decides anything else).
+
+    failed_seconds, last_error and failed_at are written by the state machine while polls fail;
+    a poll that succeeds starts again from zero.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    wait_seconds: StrictInt = Field(ge=1, le=3600)
+    release_after_seconds: StrictInt = Field(ge=60)
+    failed_seconds: StrictInt = Field(default=0, ge=0)
+    last_error: dict[str, Any] | None = None
+    failed_at: StrictStr | None = None
 
 
 class DrainState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    state_version: Literal[1] = STATE_VERSION
-    done: bool = False
+    state_version: Literal[2] = STATE_VERSION
+    done: StrictBool = False
     action: Action
-    instance_id: str = Field(pattern=r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-    tasks_remaining: int = Field(default=0, ge=0)
+    instance_id: StrictStr = Field(pattern=INSTANCE_ID_PATTERN)
+    tasks_remaining: StrictInt = Field(default=0, ge=0)
     tasks: TaskCounts = Field(default_factory=TaskCounts)
-    wait_seconds: int = Field(default=0, ge=0)
-    reason: str = ""
+    wait_seconds: StrictInt = Field(default=0, ge=0)
+    reason: StrictStr = ""
 
-    cluster: str = Field(min_length=1)
-    container_instance_arn: str | None = None
-    asg_name: str | None = None
-    hook_name: str | None = None
-    lifecycle_action_token: str | None = None
-    dry_run: bool = False
-    planned: list[str] = Field(default_factory=list)  # dry run: the writes it would make
+    cluster: StrictStr = Field(min_length=1)
+    container_instance_arn: StrictStr | None = None
+    asg_name: StrictStr | None = None
+    hook_name: StrictStr | None = None
+    lifecycle_action_token: StrictStr | None = None
+    lifecycle_state: StrictStr | None = None
+    dry_run: StrictBool = False
+    planned: list[StrictStr] = Field(default_factory=list)  # dry run: the writes it would make
 
-    started_at: AwareDatetime
-    deadline_at: AwareDatetime
-    heartbeat_every_seconds: int | None = None
-    last_heartbeat_at: AwareDatetime | None = None
-    deadline_stop_at: AwareDatetime | None = None
+    # When the hold began (AWS's record, see hold_start_source) and the deadline derived from it.
+    started_at: IsoTime
+    hold_start_source: HoldStartSource = "first_seen"
+    deadline_at: IsoTime
+    max_drain_seconds: StrictInt = Field(ge=1)  # the setting the deadline was derived with
+    heartbeat_timeout_seconds: StrictInt | None = Field(default=None, ge=1)
+    last_heartbeat_at: IsoTime | None = None
+    agent_disconnected_since: IsoTime | None = None
 
-    polls: int = Field(default=0, ge=0)
-    polls_in_execution: int = Field(default=0, ge=0)
-    execution_name: str | None = None
-    execution_generation: int = Field(default=0, ge=0)
+    polls: StrictInt = Field(default=0, ge=0)
+    polls_in_execution: StrictInt = Field(default=0, ge=0)
+    execution_name: StrictStr | None = None
+    execution_generation: StrictInt = Field(default=0, ge=0)
     service_strategies: dict[str, Literal["REPLICA", "DAEMON"]] = Field(default_factory=dict)
+    retry: RetryPolicy | None = None
 
     @property
     def completes_lifecycle(self) -> bool:
         """True when there is a lifecycle action to complete (not a report-only manual drain)."""
         return self.asg_name is not None and self.hook_name is not None
+
+    @property
+    def held_by_hook(self) -> bool:
+        return self.lifecycle_state in HOOK_WAIT_STATES
 
     def elapsed_seconds(self, now: datetime) -> float:
         return (now - self.started_at).total_seconds()
