@@ -151,6 +151,11 @@ def first_round(request: LifecycleRequest, settings: Settings, now: datetime) ->
 
 def poll(state: DrainState, settings: Settings, now: datetime) -> DrainState:
     """One poll of the wait loop, with the state it passed back (checked against AWS)."""
+    if state.dry_run:
+        raise InputRejected(
+            "a dry-run state is a report, not a drain: nothing polls it; invoke without dry_run "
+            "to drain"
+        )
     held: bool | None = None
     if state.completes_lifecycle:
         lifecycle = autoscaling.describe_instance(state.instance_id)
@@ -168,7 +173,7 @@ def poll(state: DrainState, settings: Settings, now: datetime) -> DrainState:
     else:
         instance = ecs.find_container_instance(state.cluster, state.instance_id)
     state = _agree_with_record(state, instance)
-    observation, state = _observe(state, instance, held=held, write=not state.dry_run)
+    observation, state = _observe(state, instance, held=held, write=True)
     plan = _verified(decide(state, observation, now, settings), state, observation, now, settings)
     return _carry_out(plan, state, settings, now, loop_prefix=None, instance=instance)
 
