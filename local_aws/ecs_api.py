@@ -248,7 +248,7 @@ def _with_sim(original: Handler, impl: Callable[[Any, EcsSimulator], Any]) -> Ha
         sim = sim_for(self.ecs_backend)
         if sim is None:
             return original(self)
-        with sim._lock:
+        with sim.lock:
             return impl(self, sim)
 
     method.__wrapped__ = original  # type: ignore[attr-defined]
@@ -262,7 +262,7 @@ def _list_instances_method(original: Handler) -> Handler:
             return original(self)  # moto's own, filter ignored
         if sim is None:
             return list_container_instances(self)
-        with sim._lock:
+        with sim.lock:
             return list_container_instances(self)
 
     method.__wrapped__ = original  # type: ignore[attr-defined]

@@ -215,6 +215,11 @@ class EcsSimulator:
         return ecs_models.ecs_backends[self.account_id][self.region]
 
     @property
+    def lock(self) -> threading.RLock:
+        """Held while the simulator or an ECS API call changes ECS state (threads call ECS)."""
+        return self._lock
+
+    @property
     def event_sinks(self) -> list[EventSink]:
         """Callbacks called with each delivered ECS event dict (e.g. an EventBridge bus's put)."""
         return self.stream.sinks
