@@ -1,4 +1,4 @@
-"""An ECS scheduler for moto, written to what AWS documents for container instance draining.
+"""An ECS scheduler for moto, written to what AWS documents for container instances and tasks.
 
 moto keeps ECS state but schedules nothing: services never place tasks, DRAINING has no effect,
 and StopTask makes a task STOPPED at once. `EcsSimulator` drives the ECS state on the sandbox's
@@ -6,8 +6,8 @@ virtual clock, as the UpdateContainerInstancesState API reference and the develo
 ("Container instance draining", "Task lifecycle") describe:
 
 - Services keep their desiredCount: the scheduler places service tasks on ACTIVE container
-  instances (never DRAINING ones), spreading them over the instances with the fewest tasks.
-  A placed task is PENDING, then RUNNING after ``start_seconds``.
+  instances whose agent is connected (never DRAINING ones), spreading them over the instances
+  with the fewest tasks. A placed task is PENDING, then RUNNING after ``start_seconds``.
 - When an instance is DRAINING: PENDING service tasks on it stop at once; RUNNING service tasks
   are replaced within the service's deployment configuration. maximumPercent caps the tasks
   that are not STOPPED (so at 100% a replacement starts only once a drained task stopped);
@@ -19,13 +19,46 @@ virtual clock, as the UpdateContainerInstancesState API reference and the develo
 - Daemon-service tasks on a draining instance stop last, once no replica-service task is left
   on it; they are never replaced elsewhere (every ACTIVE instance already runs one).
 - StopTask sets desiredStatus STOPPED and the task walks DEACTIVATING -> STOPPING -> STOPPED
-  (the stop timeout) instead of moto's instant STOPPED. A service replaces a task stopped this
-  way.
+  (the stop timeout) instead of moto's instant STOPPED; stopCode UserInitiated, or
+  ServiceSchedulerInitiated / EssentialContainerExited for the scheduler's and a task's own
+  stops (API reference Task.stopCode). A service replaces a task stopped this way. StopTask on
+  a task ECS does not know (or no longer shows) is refused with InvalidParameterException "The
+  referenced task was not found." (the text AWS answers, seen in public issue reports).
+- runningTasksCount and pendingTasksCount are derived from the tasks, never kept by hand: the
+  number of tasks on the instance whose desiredStatus is RUNNING, and whose lastStatus is
+  PENDING (API reference ContainerInstance). A PENDING task counts in both; a task told to stop
+  leaves runningTasksCount at once, while its containers still stop. `audit` checks that each
+  instance's remainingResources equal its registered resources less its unstopped tasks'.
+- Stopped tasks stay listed (ListTasks desiredStatus=STOPPED) and describable for
+  ``EcsOptions.stopped_task_retention`` seconds (default 3600: DescribeTasks API reference,
+  "stopped tasks appear in the returned results for at least one hour"), then are gone.
+- Agent connectivity (API reference ContainerInstance.agentConnected: "Only instances connected
+  to an agent can accept task placement requests"): `disconnect_agent` / `reconnect_agent`, and
+  an optional seeded `AgentFlapping` (the developer guide, "Amazon ECS container instance state
+  change events": the agent "disconnects and reconnects several times per hour as a part of its
+  normal operation"). While an agent is away no task is placed on its instance and the tasks on
+  it keep their last status: their pending transitions (start, stop steps, a container's own
+  exit) wait for the reconnect. UNCONFIRMED (the docs are silent), assumed here: StopTask and
+  draining set desiredStatus STOPPED at once (ECS's own record) but the task does not move
+  towards STOPPED until the agent is back; then the deferred transitions run, in order.
 - When the EC2 instance terminates, its container instance goes INACTIVE and any task still on
-  it is lost: it is marked STOPPED and recorded in ``lost_tasks``.
+  it is lost: it is marked STOPPED (stopCode TerminationNotice: UNCONFIRMED, the docs name no
+  code for it) and recorded in ``lost_tasks``.
+- ECS events (`local_aws.ecs_events`): "ECS Task State Change" on every task state change
+  (placed, RUNNING, desiredStatus STOPPED, STOPPING, STOPPED, lost); "ECS Container Instance
+  State Change" on registration, deregistration, agent connect and disconnect, a task placed or
+  told to stop (its resources and counts change), a task reaching STOPPED (resources released),
+  and instance termination ("Amazon ECS container instance state change events", "Amazon ECS
+  events"). A status change through UpdateContainerInstancesState (e.g. DRAINING) is not in the
+  docs' list: UNCONFIRMED, ``EcsOptions.status_change_events`` (default True); likewise
+  Put/DeleteAttributes, ``EcsOptions.attribute_change_events`` (default False). Each such change
+  raises the resource's ``version``, which DescribeTasks / DescribeContainerInstances show.
+  ``event_sinks`` receive every event, through the `EventDelivery` faults.
 
-Every change is recorded in ``events`` (virtual time, kind, details) for the demo and the tests,
-and moto's own task status progression is frozen so only this scheduler moves tasks.
+Every change is also recorded in ``events`` (virtual time, kind, details) for the demo and the
+tests, and moto's own task status progression is frozen so only this scheduler moves tasks.
+The API-level behaviour (paging, limits, ClusterNotFoundException, retention, attributes) is
+in `local_aws.ecs_api`; it applies to a moto backend that has an `EcsSimulator`.
 """
 
 from __future__ import annotations
@@ -42,14 +75,37 @@ from typing import Any
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
+from moto.ecs.exceptions import InvalidParameterException
 from moto.moto_api import state_manager
 
 from local_aws import ecs_states
 from local_aws.clock import VirtualClock
+from local_aws.ecs_events import (
+    CONTAINER_INSTANCE_STATE_CHANGE,
+    TASK_STATE_CHANGE,
+    EcsEventStream,
+    EventDelivery,
+    EventSink,
+    container_instance_detail,
+    task_detail,
+)
 
 NOT_STOPPED = ("PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING")
+STARTING = ("PROVISIONING", "PENDING", "ACTIVATING")
 REPLICA_DEFAULTS = {"minimumHealthyPercent": 100, "maximumPercent": 200}
 DAEMON_DEFAULTS = {"minimumHealthyPercent": 0, "maximumPercent": 100}
+
+# Stop codes (API reference TaskStopCode).
+USER_INITIATED = "UserInitiated"
+SCHEDULER_INITIATED = "ServiceSchedulerInitiated"
+CONTAINER_EXITED = "EssentialContainerExited"
+HOST_TERMINATED = "TerminationNotice"  # UNCONFIRMED: no doc names the code for a lost host
+DRAINING_REASON = "Container instance is draining"
+TASK_NOT_FOUND = "The referenced task was not found."
+
+# Timer actions. Background ones go on forever by themselves: `settle` does not wait for them.
+TASK_ACTIONS = ("RUNNING", "STOPPING", "STOPPED", "EXIT")
+BACKGROUND_ACTIONS = ("EXIT", "DISCONNECT")
 
 _installed = False
 
@@ -62,6 +118,38 @@ class Timings:
     deactivate_seconds: float = 5.0
     stop_seconds: float = 25.0
     jitter: float = 0.5
+
+
+@dataclass(frozen=True)
+class AgentFlapping:
+    """Seeded agent disconnect/reconnects: a Poisson process of ``per_hour`` outages per
+    instance, each lasting a uniform ``min_outage_seconds``..``max_outage_seconds`` (the docs
+    say "several times per hour" and give no outage length: the defaults are assumptions)."""
+
+    per_hour: float = 4.0
+    min_outage_seconds: float = 5.0
+    max_outage_seconds: float = 90.0
+
+    def __post_init__(self) -> None:
+        if self.per_hour <= 0:
+            raise ValueError("per_hour must be > 0")
+        if not 0 <= self.min_outage_seconds <= self.max_outage_seconds:
+            raise ValueError("need 0 <= min_outage_seconds <= max_outage_seconds")
+
+
+@dataclass(frozen=True)
+class EcsOptions:
+    """Knobs of the ECS model (see the module docstring for the doc behind each)."""
+
+    stopped_task_retention: float = 3600.0
+    agent_flapping: AgentFlapping | None = None
+    events: EventDelivery = field(default_factory=EventDelivery)
+    status_change_events: bool = True  # UNCONFIRMED: UpdateContainerInstancesState raises one
+    attribute_change_events: bool = False  # UNCONFIRMED: Put/DeleteAttributes raise one
+
+    def __post_init__(self) -> None:
+        if self.stopped_task_retention < 0:
+            raise ValueError("stopped_task_retention must be >= 0")
 
 
 @dataclass
@@ -93,6 +181,7 @@ class EcsSimulator:
         *,
         seed: int = 0,
         timings: Timings | None = None,
+        options: EcsOptions | None = None,
         region: str = "us-east-1",
         account_id: str = DEFAULT_ACCOUNT_ID,
     ) -> None:
@@ -100,20 +189,45 @@ class EcsSimulator:
         self.clock = clock
         self.rng = random.Random(seed)
         self.timings = timings or Timings()
+        self.options = options or EcsOptions()
         self.region, self.account_id = region, account_id
         self.events: list[SimEvent] = []
         self.lost_tasks: list[str] = []
         self.listeners: list[Callable[[SimEvent], None]] = []
+        self.stream = EcsEventStream(
+            clock, account_id=account_id, region=region, seed=seed, delivery=self.options.events
+        )
         self._tasks: dict[str, _TaskInfo] = {}
-        self._timers: list[tuple[datetime, int, str, str]] = []  # (when, seq, task_arn, status)
+        self._timers: list[tuple[datetime, int, str, str]] = []  # (when, seq, action, key)
         self._seq = 0
         self._lock = threading.RLock()
         self._min_healthy_seen: dict[str, int] = {}
+        # Agent connectivity: what waits for an absent agent, and why it is absent.
+        self._deferred: dict[str, list[tuple[str, str]]] = {}  # instance ARN -> (action, task)
+        self._stop_deferred: set[str] = set()  # tasks told to stop while their agent was away
+        self._disconnected_by: dict[str, str] = {}  # instance ARN -> "manual" | "flap"
+        self._flap_scheduled: set[str] = set()
+        self._flap_rng = random.Random(f"{seed}:agent-flapping")
         self.backend.__dict__["_sandbox_ecs_sim"] = self
 
     @property
     def backend(self) -> Any:
         return ecs_models.ecs_backends[self.account_id][self.region]
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while the simulator or an ECS API call changes ECS state (threads call ECS)."""
+        return self._lock
+
+    @property
+    def event_sinks(self) -> list[EventSink]:
+        """Callbacks called with each delivered ECS event dict (e.g. an EventBridge bus's put)."""
+        return self.stream.sinks
+
+    @property
+    def ecs_events(self) -> list[dict[str, Any]]:
+        """Every ECS event raised so far, in the order raised (before delivery faults)."""
+        return self.stream.emitted
 
     # --- recording -------------------------------------------------------------------------
 
@@ -126,15 +240,46 @@ class EcsSimulator:
     def _delay(self, base: float) -> timedelta:
         return timedelta(seconds=base * (1 + self.rng.random() * self.timings.jitter))
 
-    def _at(self, when: datetime, task_arn: str, status: str) -> None:
+    def _at(self, when: datetime, action: str, key: str) -> None:
         self._seq += 1
-        heapq.heappush(self._timers, (when, self._seq, task_arn, status))
+        heapq.heappush(self._timers, (when, self._seq, action, key))
+
+    def _cluster_arn(self, cluster: str) -> str:
+        known = self.backend.clusters.get(cluster)
+        if known is not None:
+            return str(known.arn)
+        return f"arn:aws:ecs:{self.region}:{self.account_id}:cluster/{cluster}"
+
+    def _task_changed(self, task: Any) -> None:
+        """A change ECS raises an event for: the task's version rises, its event goes out."""
+        task.version = getattr(task, "version", 0) + 1
+        task.updated_at = self.clock.now()
+        ci = self._instance_of(task)
+        zone = (ci.attributes or {}).get("ecs.availability-zone") if ci is not None else None
+        self.stream.emit(TASK_STATE_CHANGE, task.task_arn, task_detail(task, zone))
+
+    def _instance_changed(self, ci: Any) -> None:
+        ci.version = getattr(ci, "version", 0) + 1
+        ci.updated_at = self.clock.now()
+        detail = container_instance_detail(ci, self._cluster_arn(ci.cluster_name))
+        self.stream.emit(CONTAINER_INSTANCE_STATE_CHANGE, ci.container_instance_arn, detail)
 
     # --- lookups ---------------------------------------------------------------------------
 
-    def _task(self, task_arn: str) -> Any:
-        info = self._tasks[task_arn]
-        return self.backend.tasks[info.cluster][task_arn]
+    def _task_by_arn(self, task_arn: str) -> Any | None:
+        info = self._tasks.get(task_arn)
+        if info is None:
+            return None
+        return self.backend.tasks.get(info.cluster, {}).get(task_arn)
+
+    def _adopt(self, task: Any) -> _TaskInfo:
+        """The simulator's record of a task, made for one started outside it (RunTask)."""
+        info = self._tasks.get(task.task_arn)
+        if info is None:
+            group = task.group or ""
+            service = group.split(":", 1)[1] if group.startswith("service:") else None
+            info = self._tasks[task.task_arn] = _TaskInfo(task.cluster_name, service)
+        return info
 
     def _instances(self, cluster: str) -> dict[str, Any]:
         return self.backend.container_instances.get(cluster, {})
@@ -144,11 +289,27 @@ class EcsSimulator:
             return None
         return self._instances(task.cluster_name).get(task.container_instance_arn.split("/")[-1])
 
-    def _service_tasks(self, cluster: str, name: str) -> list[Any]:
+    def _instance_by_arn(self, arn: str) -> Any | None:
+        ci_id = arn.split("/")[-1]
+        for instances in self.backend.container_instances.values():
+            if ci_id in instances:
+                return instances[ci_id]
+        return None
+
+    def _find_instances(self, ec2_instance_id: str) -> list[Any]:
         return [
-            self.backend.tasks[cluster][arn]
+            ci
+            for instances in self.backend.container_instances.values()
+            for ci in instances.values()
+            if ci.ec2_instance_id == ec2_instance_id
+        ]
+
+    def _service_tasks(self, cluster: str, name: str) -> list[Any]:
+        tasks = self.backend.tasks.get(cluster, {})
+        return [
+            tasks[arn]
             for arn, info in self._tasks.items()
-            if info.cluster == cluster and info.service == name
+            if info.cluster == cluster and info.service == name and arn in tasks
         ]
 
     def tasks_on(self, cluster: str, container_instance_arn: str) -> list[Any]:
@@ -158,23 +319,51 @@ class EcsSimulator:
             if t.container_instance_arn == container_instance_arn
         ]
 
+    def task_counts(self, ci: Any) -> tuple[int, int]:
+        """(runningTasksCount, pendingTasksCount) of a container instance, from its tasks."""
+        arn = ci.container_instance_arn
+        running = pending = 0
+        for t in self.backend.tasks.get(ci.cluster_name, {}).values():
+            if t.container_instance_arn != arn:
+                continue
+            running += t.desired_status == "RUNNING"
+            pending += t.last_status == "PENDING"
+        return running, pending
+
+    def _unstopped_counts(self, cluster: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for t in self.backend.tasks.get(cluster, {}).values():
+            if t.last_status != "STOPPED" and t.container_instance_arn:
+                counts[t.container_instance_arn] = counts.get(t.container_instance_arn, 0) + 1
+        return counts
+
+    @staticmethod
+    def _held(ci: Any | None) -> bool:
+        """True if the instance's agent is away, so its tasks' transitions wait for it."""
+        return ci is not None and not ci.agent_connected and ci.status != "INACTIVE"
+
     # --- placing and stopping --------------------------------------------------------------
 
-    def _place(
-        self, cluster: str, task_definition: str, instance: Any, info: _TaskInfo, started_by: str
+    def _new_task(
+        self,
+        cluster: str,
+        task_definition: str,
+        instance: Any,
+        info: _TaskInfo,
+        started_by: str,
+        group: str | None,
     ) -> Any:
-        group = f"service:{info.service}" if info.service else None
         [task] = self.backend.start_task(
             cluster, task_definition, [instance.container_instance_arn], {}, started_by, None, group
         )
-        # moto counts a started task as running; ECS shows it pending until it runs.
-        instance.running_tasks_count -= 1
-        instance.pending_tasks_count += 1
-        task.last_status = "PENDING"
+        task.last_status = "PENDING"  # moto starts tasks RUNNING; ECS shows PENDING first
         task.started_by = started_by
+        task.created_at = self.clock.now()
+        for container in task.containers:
+            container.last_status = "PENDING"
         self._tasks[task.task_arn] = info
         self._at(
-            self.clock.now() + self._delay(self.timings.start_seconds), task.task_arn, "RUNNING"
+            self.clock.now() + self._delay(self.timings.start_seconds), "RUNNING", task.task_arn
         )
         self._record(
             "task_placed",
@@ -183,7 +372,15 @@ class EcsSimulator:
             service=info.service,
             instance=instance.ec2_instance_id,
         )
+        self._task_changed(task)
+        self._instance_changed(instance)
         return task
+
+    def _place(
+        self, cluster: str, task_definition: str, instance: Any, info: _TaskInfo, started_by: str
+    ) -> Any:
+        group = f"service:{info.service}" if info.service else None
+        return self._new_task(cluster, task_definition, instance, info, started_by, group)
 
     def run_standalone(
         self,
@@ -197,63 +394,81 @@ class EcsSimulator:
         """Start a standalone task on an instance; it exits by itself after ``exits_after`` s."""
         with self._lock:
             instance = ecs_states.find_container_instance(self.backend, cluster, ec2_instance_id)
+            if not instance.agent_connected:
+                # API failure reasons: "TaskFailedToStart: AGENT" for a disconnected agent.
+                raise RuntimeError(f"AGENT: the agent of {ec2_instance_id} is disconnected")
             info = _TaskInfo(cluster=cluster, service=None, exits_after=exits_after)
-            [task] = self.backend.start_task(
-                cluster, task_definition, [instance.container_instance_arn], {}, "", None, group
-            )
-            instance.running_tasks_count -= 1
-            instance.pending_tasks_count += 1
-            task.last_status = "PENDING"
-            self._tasks[task.task_arn] = info
-            when = self.clock.now() + self._delay(self.timings.start_seconds)
-            self._at(when, task.task_arn, "RUNNING")
-            self._record(
-                "task_placed",
-                cluster,
-                task=task.task_arn,
-                service=None,
-                instance=instance.ec2_instance_id,
-            )
-            return task.task_arn
+            task = self._new_task(cluster, task_definition, instance, info, "", group)
+            return str(task.task_arn)
 
-    def _begin_stop(self, task: Any, reason: str) -> None:
+    def _begin_stop(self, task: Any, reason: str, code: str = SCHEDULER_INITIATED) -> None:
         """StopTask semantics: desiredStatus STOPPED, then the stop walks through its states."""
-        if task.desired_status == "STOPPED" and task.last_status != "PENDING":
+        if task.last_status == "STOPPED" or task.task_arn in self._stop_deferred:
             return
+        if task.desired_status == "STOPPED" and task.last_status not in STARTING:
+            return  # already stopping
+        info = self._adopt(task)
         task.desired_status = "STOPPED"
         task.stopped_reason = reason
-        if task.last_status in ("PROVISIONING", "PENDING", "ACTIVATING"):
-            self._finish_stop(task)  # nothing is running yet: it stops at once
-            return
-        if task.last_status == "RUNNING":
-            task.last_status = "DEACTIVATING"
-            now = self.clock.now()
-            to_stopping = now + self._delay(self.timings.deactivate_seconds)
-            self._at(to_stopping, task.task_arn, "STOPPING")
-            self._at(to_stopping + self._delay(self.timings.stop_seconds), task.task_arn, "STOPPED")
+        task.stop_code = code
+        ci = self._instance_of(task)
+        if self._held(ci):
+            # ECS records the desired status; the agent acts on it once it is back.
+            self._stop_deferred.add(task.task_arn)
             self._record(
-                "task_stopping",
+                "task_stop_deferred",
                 task.cluster_name,
                 task=task.task_arn,
                 reason=reason,
-                service=self._tasks.get(task.task_arn, _TaskInfo("", None)).service,
+                service=info.service,
             )
+            self._task_changed(task)
+            self._instance_changed(ci)
+            return
+        self._walk_stop(task, ci)
+
+    def _walk_stop(self, task: Any, ci: Any | None) -> None:
+        if task.last_status in STARTING:
+            self._finish_stop(task)  # nothing is running yet: it stops at once
+            return
+        if task.last_status != "RUNNING":
+            return
+        now = self.clock.now()
+        task.last_status = "DEACTIVATING"
+        task.stopping_at = now
+        to_stopping = now + self._delay(self.timings.deactivate_seconds)
+        self._at(to_stopping, "STOPPING", task.task_arn)
+        self._at(to_stopping + self._delay(self.timings.stop_seconds), "STOPPED", task.task_arn)
+        self._record(
+            "task_stopping",
+            task.cluster_name,
+            task=task.task_arn,
+            reason=task.stopped_reason,
+            service=self._adopt(task).service,
+        )
+        self._task_changed(task)
+        if ci is not None:
+            self._instance_changed(ci)  # runningTasksCount dropped
 
     def _finish_stop(self, task: Any) -> None:
-        was = task.last_status
-        if was == "STOPPED":
+        if task.last_status == "STOPPED":
             return
+        now = self.clock.now()
         task.last_status = "STOPPED"
         task.desired_status = "STOPPED"
+        task.stopped_at = now
+        task.execution_stopped_at = now
+        if getattr(task, "stopping_at", None) is None:
+            task.stopping_at = now
+        for container in task.containers:
+            container.last_status = "STOPPED"
+        self._stop_deferred.discard(task.task_arn)
         instance = self._instance_of(task)
         if instance is not None:
+            # The agent releases the task's CPU, memory and ports (moto's own bookkeeping).
             self.backend.update_container_instance_resources(
                 instance, task.resource_requirements, removing=True
             )
-            if was in ("PROVISIONING", "PENDING", "ACTIVATING"):
-                # The resource update took one off the running count; it was pending.
-                instance.running_tasks_count += 1
-                instance.pending_tasks_count -= 1
         info = self._tasks.get(task.task_arn)
         self._record(
             "task_stopped",
@@ -262,19 +477,174 @@ class EcsSimulator:
             service=info.service if info else None,
             reason=task.stopped_reason,
         )
+        self._task_changed(task)
+        if instance is not None:
+            self._instance_changed(instance)
 
-    def stop_task(self, task: Any, reason: str) -> None:
+    def stop_task(self, task: Any, reason: str, code: str = USER_INITIATED) -> None:
         with self._lock:
-            self._begin_stop(task, reason)
+            self._begin_stop(task, reason, code)
+
+    # --- agent connectivity ----------------------------------------------------------------
+
+    def disconnect_agent(self, ec2_instance_id: str) -> list[str]:
+        """The instance's agent loses its connection (until `reconnect_agent`); ARNs touched."""
+        with self._lock:
+            instances = self._find_instances(ec2_instance_id)
+            for ci in instances:
+                self._disconnect(ci, "manual")
+            return [ci.container_instance_arn for ci in instances]
+
+    def reconnect_agent(self, ec2_instance_id: str) -> list[str]:
+        """The agent is back: deferred transitions and stops continue from now."""
+        with self._lock:
+            instances = self._find_instances(ec2_instance_id)
+            for ci in instances:
+                self._reconnect(ci)
+            return [ci.container_instance_arn for ci in instances]
+
+    def _disconnect(self, ci: Any, by: str) -> bool:
+        if not ci.agent_connected or ci.status == "INACTIVE":
+            return False
+        ci.agent_connected = False
+        self._disconnected_by[ci.container_instance_arn] = by
+        self._record("agent_disconnected", ci.cluster_name, instance=ci.ec2_instance_id, by=by)
+        self._instance_changed(ci)
+        return True
+
+    def _reconnect(self, ci: Any) -> bool:
+        if ci.agent_connected or ci.status == "INACTIVE":
+            return False
+        arn = ci.container_instance_arn
+        ci.agent_connected = True
+        by = self._disconnected_by.pop(arn, "manual")
+        self._record("agent_connected", ci.cluster_name, instance=ci.ec2_instance_id, by=by)
+        self._instance_changed(ci)
+        # Stops the agent missed first (a PENDING task told to stop never starts) ...
+        for task in self.tasks_on(ci.cluster_name, arn):
+            if task.task_arn in self._stop_deferred:
+                self._stop_deferred.discard(task.task_arn)
+                self._walk_stop(task, ci)
+        # ... then what it would have reported meanwhile, in the original order.
+        now = self.clock.now()
+        for action, key in self._deferred.pop(arn, []):
+            self._at(now, action, key)
+        self._schedule_flap(ci)
+        return True
+
+    def _schedule_flap(self, ci: Any) -> None:
+        flapping = self.options.agent_flapping
+        arn = ci.container_instance_arn
+        if flapping is None or arn in self._flap_scheduled or ci.status == "INACTIVE":
+            return
+        self._flap_scheduled.add(arn)
+        gap = self._flap_rng.expovariate(flapping.per_hour / 3600.0)
+        self._at(self.clock.now() + timedelta(seconds=gap), "DISCONNECT", arn)
+
+    def _apply_flap(self, action: str, arn: str) -> bool:
+        flapping = self.options.agent_flapping
+        ci = self._instance_by_arn(arn)
+        if action == "DISCONNECT":
+            self._flap_scheduled.discard(arn)
+            if flapping is None or ci is None or ci.status == "INACTIVE":
+                return False
+            if not self._disconnect(ci, "flap"):
+                self._schedule_flap(ci)  # already away (by hand): the next outage comes later
+                return False
+            outage = self._flap_rng.uniform(
+                flapping.min_outage_seconds, flapping.max_outage_seconds
+            )
+            self._at(self.clock.now() + timedelta(seconds=outage), "RECONNECT", arn)
+            return True
+        if ci is None or self._disconnected_by.get(arn) != "flap":
+            return False  # reconnected by hand meanwhile
+        return self._reconnect(ci)
+
+    # --- registration, status, attributes (called by the moto patches) ----------------------
+
+    def on_registered(self, ci: Any) -> None:
+        with self._lock:
+            ci.registered_at = self.clock.now()
+            self._record("instance_registered", ci.cluster_name, instance=ci.ec2_instance_id)
+            self._instance_changed(ci)
+            self._schedule_flap(ci)
+
+    def on_deregistered(self, ci: Any) -> None:
+        with self._lock:
+            ci.status = "INACTIVE"
+            ci.agent_connected = False
+            self._deferred.pop(ci.container_instance_arn, None)
+            self._record("instance_deregistered", ci.cluster_name, instance=ci.ec2_instance_id)
+            self._instance_changed(ci)
+
+    def on_status_changed(self, ci: Any) -> None:
+        with self._lock:
+            self._record(
+                "instance_" + ci.status.lower(), ci.cluster_name, instance=ci.ec2_instance_id
+            )
+            if self.options.status_change_events:
+                self._instance_changed(ci)
+
+    def on_attributes_changed(self, ci: Any) -> None:
+        with self._lock:
+            if self.options.attribute_change_events:
+                self._instance_changed(ci)
+
+    # --- stopped-task retention and consistency ---------------------------------------------
+
+    def expire_stopped(self) -> list[str]:
+        """Forget tasks STOPPED longer than the retention (DescribeTasks: at least an hour)."""
+        with self._lock:
+            now = self.clock.now()
+            retention = timedelta(seconds=self.options.stopped_task_retention)
+            gone = []
+            for tasks in self.backend.tasks.values():
+                for arn, task in list(tasks.items()):
+                    if task.last_status != "STOPPED":
+                        continue
+                    stopped_at = getattr(task, "stopped_at", None)
+                    if stopped_at is None:
+                        task.stopped_at = now  # stopped outside the simulator: keep it from now
+                    elif now - stopped_at > retention:
+                        del tasks[arn]
+                        self._tasks.pop(arn, None)
+                        gone.append(arn)
+            return gone
+
+    def audit(self) -> list[str]:
+        """Each container instance's remaining CPU and memory against its unstopped tasks;
+        the problems found (none when consistent). The task counts need no audit: they are
+        derived from the tasks on every read."""
+        problems = []
+        with self._lock:
+            for cluster, instances in self.backend.container_instances.items():
+                for ci in instances.values():
+                    used = {"CPU": 0, "MEMORY": 0}
+                    for t in self.tasks_on(cluster, ci.container_instance_arn):
+                        if t.last_status != "STOPPED":
+                            for name in used:
+                                used[name] += int((t.resource_requirements or {}).get(name, 0))
+                    registered = {r["name"]: r.get("integerValue") for r in ci.registered_resources}
+                    remaining = {r["name"]: r.get("integerValue") for r in ci.remaining_resources}
+                    for name, amount in used.items():
+                        if registered[name] - amount != remaining[name]:
+                            problems.append(
+                                f"{ci.ec2_instance_id} {name}: registered {registered[name]}, "
+                                f"unstopped tasks use {amount}, remaining {remaining[name]}"
+                            )
+        return problems
 
     # --- the clock -------------------------------------------------------------------------
 
     def next_time(self, *, include_exits: bool = True) -> datetime | None:
-        """The next timer; without ``include_exits``, ignoring standalone tasks' own exits."""
+        """The next timer; without ``include_exits``, ignoring what goes on by itself forever
+        (standalone tasks' own exits, agent flapping's next outage)."""
         with self._lock:
-            if include_exits:
-                return self._timers[0][0] if self._timers else None
-            return min((t[0] for t in self._timers if t[3] != "EXIT"), default=None)
+            times = [t[0] for t in self._timers if include_exits or t[2] not in BACKGROUND_ACTIONS]
+            delivery = self.stream.next_time()
+            if delivery is not None:
+                times.append(delivery)
+            return min(times, default=None)
 
     def run_due(self) -> bool:
         """Apply every timer due by now and reconcile; True if anything changed."""
@@ -282,42 +652,49 @@ class EcsSimulator:
         with self._lock:
             now = self.clock.now()
             while self._timers and self._timers[0][0] <= now:
-                _, _, arn, status = heapq.heappop(self._timers)
-                changed |= self._apply(arn, status)
+                _, _, action, key = heapq.heappop(self._timers)
+                changed |= self._apply(action, key)
             while self._reconcile():
                 changed = True
+            self.expire_stopped()
+            changed |= self.stream.deliver_due()
         return changed
 
-    def _apply(self, task_arn: str, status: str) -> bool:
-        task = self._task(task_arn)
-        if task.last_status == "STOPPED":
+    def _apply(self, action: str, key: str) -> bool:
+        if action not in TASK_ACTIONS:
+            return self._apply_flap(action, key)
+        task = self._task_by_arn(key)
+        if task is None or task.last_status == "STOPPED":
             return False
-        if status == "RUNNING":
+        ci = self._instance_of(task)
+        if self._held(ci):
+            # The agent is away: what it would report waits for the reconnect.
+            self._deferred.setdefault(ci.container_instance_arn, []).append((action, key))
+            return False
+        if action == "RUNNING":
             if task.last_status != "PENDING" or task.desired_status != "RUNNING":
                 return False
             task.last_status = "RUNNING"
-            instance = self._instance_of(task)
-            if instance is not None:
-                instance.pending_tasks_count -= 1
-                instance.running_tasks_count += 1
-            info = self._tasks[task_arn]
-            self._record("task_running", task.cluster_name, task=task_arn, service=info.service)
+            task.started_at = self.clock.now()
+            for container in task.containers:
+                container.last_status = "RUNNING"
+            info = self._tasks[key]
+            self._record("task_running", task.cluster_name, task=key, service=info.service)
+            self._task_changed(task)
             if info.exits_after is not None:
-                when = self.clock.now() + timedelta(seconds=info.exits_after)
-                self._at(when, task_arn, "EXIT")
+                self._at(self.clock.now() + timedelta(seconds=info.exits_after), "EXIT", key)
             return True
-        if status == "EXIT":
-            self._begin_stop(task, "Essential container in task exited")
+        if action == "EXIT":
+            self._begin_stop(task, "Essential container in task exited", CONTAINER_EXITED)
             return True
-        if status == "STOPPING":
+        if action == "STOPPING":
             if task.last_status == "DEACTIVATING":
                 task.last_status = "STOPPING"
+                self._task_changed(task)
                 return True
             return False
-        if status == "STOPPED":
-            self._finish_stop(task)
-            return True
-        return False
+        self._finish_stop(task)  # STOPPED
+        return True
 
     # --- the scheduler ---------------------------------------------------------------------
 
@@ -349,13 +726,16 @@ class EcsSimulator:
         candidates = [
             ci
             for ci in self._instances(cluster).values()
-            if ci.status == "ACTIVE" and self.backend._can_be_placed(ci, needs)
+            if ci.status == "ACTIVE"
+            and ci.agent_connected  # only connected agents accept placements (API reference)
+            and self.backend._can_be_placed(ci, needs)
         ]
-        # Spread: fewest tasks first, then a stable order.
+        # Spread: fewest unstopped tasks first, then a stable order.
+        unstopped = self._unstopped_counts(cluster)
         return sorted(
             candidates,
             key=lambda ci: (
-                ci.running_tasks_count + ci.pending_tasks_count,
+                unstopped.get(ci.container_instance_arn, 0),
                 ci.container_instance_arn,
             ),
         )
@@ -381,7 +761,7 @@ class EcsSimulator:
                 and t.desired_status == "RUNNING"
                 and t.last_status == "PENDING"
             ):
-                self._begin_stop(t, "Container instance is draining")
+                self._begin_stop(t, DRAINING_REASON)
                 changed = True
 
         # Start replacements on ACTIVE instances, under maximumPercent of tasks not STOPPED.
@@ -418,7 +798,7 @@ class EcsSimulator:
         for t in sorted(draining, key=lambda t: t.task_arn):
             if healthy - 1 < min_healthy:
                 break
-            self._begin_stop(t, "Container instance is draining")
+            self._begin_stop(t, DRAINING_REASON)
             healthy -= 1
             changed = True
 
@@ -438,7 +818,11 @@ class EcsSimulator:
         td = self.backend.describe_task_definition(service.task_definition)
         needs = self.backend._calculate_task_resource_requirements(td)
         for ci in sorted(self._instances(cluster).values(), key=lambda c: c.container_instance_arn):
-            if ci.status != "ACTIVE" or ci.container_instance_arn in covered:
+            if (
+                ci.status != "ACTIVE"
+                or not ci.agent_connected
+                or ci.container_instance_arn in covered
+            ):
                 continue
             if self.backend._can_be_placed(ci, needs):
                 info = _TaskInfo(cluster, service.name, daemon=True)
@@ -461,29 +845,38 @@ class EcsSimulator:
         changed = False
         for task, info in on_it:
             if info is not None and info.daemon and task.desired_status == "RUNNING":
-                self._begin_stop(task, "Container instance is draining")
+                self._begin_stop(task, DRAINING_REASON)
                 changed = True
         return changed
 
     # --- instance termination --------------------------------------------------------------
 
     def instance_terminated(self, ec2_instance_id: str) -> list[str]:
-        """The EC2 instance is gone: its container instance goes INACTIVE, its tasks are lost."""
+        """The EC2 instance is gone: its container instance goes INACTIVE, its tasks are lost.
+
+        Events ("Amazon ECS events"): one per task on it, one for its agent connection and
+        one for the instance itself."""
         lost = []
         with self._lock:
-            for cluster, instances in self.backend.container_instances.items():
-                for ci in instances.values():
-                    if ci.ec2_instance_id != ec2_instance_id:
-                        continue
-                    for task in self.tasks_on(cluster, ci.container_instance_arn):
-                        if task.last_status != "STOPPED":
-                            lost.append(task.task_arn)
-                            task.stopped_reason = "Host EC2 instance terminated"
-                            self._finish_stop(task)
-                            self._record("task_lost", cluster, task=task.task_arn)
-                    ci.status = "INACTIVE"
+            for ci in self._find_instances(ec2_instance_id):
+                cluster, arn = ci.cluster_name, ci.container_instance_arn
+                for task in self.tasks_on(cluster, arn):
+                    if task.last_status != "STOPPED":
+                        lost.append(task.task_arn)
+                        task.stopped_reason = "Host EC2 instance terminated"
+                        task.stop_code = HOST_TERMINATED
+                        self._finish_stop(task)
+                        self._record("task_lost", cluster, task=task.task_arn)
+                self._deferred.pop(arn, None)
+                if ci.agent_connected:
                     ci.agent_connected = False
+                    self._record("agent_disconnected", cluster, instance=ec2_instance_id, by="gone")
+                    self._instance_changed(ci)
+                self._disconnected_by.pop(arn, None)
+                if ci.status != "INACTIVE":
+                    ci.status = "INACTIVE"
                     self._record("instance_inactive", cluster, instance=ec2_instance_id)
+                    self._instance_changed(ci)
             self.lost_tasks.extend(lost)
             while self._reconcile():
                 pass
@@ -500,8 +893,24 @@ class EcsSimulator:
 # --- moto patches -------------------------------------------------------------------------
 
 
-def _sim_for(backend: Any) -> EcsSimulator | None:
+def sim_for(backend: Any) -> EcsSimulator | None:
+    """The simulator driving a moto ECS backend (None outside a Sandbox)."""
     return backend.__dict__.get("_sandbox_ecs_sim")
+
+
+_sim_for = sim_for
+
+
+def find_task(backend: Any, cluster_name: str, ref: str) -> Any | None:
+    """The task of a cluster by full ARN or task id (exactly, unlike moto's suffix match)."""
+    tasks = backend.tasks.get(cluster_name, {})
+    if ref in tasks:
+        return tasks[ref]
+    task_id = ref.split("/")[-1]
+    for arn, task in tasks.items():
+        if arn.split("/")[-1] == task_id:
+            return task
+    return None
 
 
 def _wrap_stop_task(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -509,13 +918,13 @@ def _wrap_stop_task(original: Callable[..., Any]) -> Callable[..., Any]:
         sim = _sim_for(self)
         if sim is None:
             return original(self, cluster_str, task_str, reason)
-        cluster = self._get_cluster(cluster_str)
-        task_id = task_str.split("/")[-1]
-        for arn, task in self.tasks.get(cluster.name, {}).items():
-            if arn.endswith(task_id):
-                sim.stop_task(task, reason or "Task stopped by the user")
-                return task
-        return original(self, cluster_str, task_str, reason)
+        cluster = self._get_cluster(cluster_str)  # ClusterNotFoundException
+        sim.expire_stopped()
+        task = find_task(self, cluster.name, task_str)
+        if task is None:
+            raise InvalidParameterException(TASK_NOT_FOUND)
+        sim.stop_task(task, reason or "Task stopped by the user")
+        return task
 
     return stop_task
 
@@ -533,12 +942,34 @@ def _wrap_update_state(original: Callable[..., Any]) -> Callable[..., Any]:
         if sim is not None:
             for ci in result[0]:
                 if before.get(ci.container_instance_arn) != ci.status:
-                    sim._record(
-                        "instance_" + ci.status.lower(), cluster, instance=ci.ec2_instance_id
-                    )
+                    sim.on_status_changed(ci)
         return result
 
     return update_container_instances_state
+
+
+def _wrap_register(original: Callable[..., Any]) -> Callable[..., Any]:
+    def register_container_instance(self: Any, cluster_str: str, ec2_instance_id: str) -> Any:
+        ci = original(self, cluster_str, ec2_instance_id)
+        sim = _sim_for(self)
+        if sim is not None:
+            sim.on_registered(ci)
+        return ci
+
+    return register_container_instance
+
+
+def _wrap_deregister(original: Callable[..., Any]) -> Callable[..., Any]:
+    def deregister_container_instance(
+        self: Any, cluster_str: str, container_instance_str: str, force: bool
+    ) -> Any:
+        ci = original(self, cluster_str, container_instance_str, force)
+        sim = _sim_for(self)
+        if sim is not None:
+            sim.on_deregistered(ci)
+        return ci
+
+    return deregister_container_instance
 
 
 def _wrap_create_service(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -560,6 +991,23 @@ def _wrap_create_service(original: Callable[..., Any]) -> Callable[..., Any]:
     return create_service
 
 
+def _derived_count(index: int, name: str) -> property:
+    """runningTasksCount (0) / pendingTasksCount (1) derived from the tasks under a simulator;
+    moto's own counter (kept in the instance dict) elsewhere."""
+
+    def get(self: Any) -> int:
+        backend = self.__dict__.get("_backend")
+        sim = _sim_for(backend) if backend is not None else None
+        if sim is None:
+            return int(self.__dict__.get(name, 0))
+        return sim.task_counts(self)[index]
+
+    def set_(self: Any, value: int) -> None:
+        self.__dict__[name] = value  # moto's bookkeeping; ignored while derived
+
+    return property(get, set_)
+
+
 def install() -> None:
     """Patch moto's ECS (idempotent) and freeze moto's automatic task status progression."""
     global _installed
@@ -568,11 +1016,23 @@ def install() -> None:
     state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
     if _installed:
         return
+    from local_aws import ecs_api  # the API-level behaviour (imports this module)
+
     backend_cls = ecs_models.EC2ContainerServiceBackend
     backend_cls.stop_task = _wrap_stop_task(backend_cls.stop_task)  # type: ignore[method-assign]
     backend_cls.update_container_instances_state = _wrap_update_state(  # type: ignore[method-assign]
         backend_cls.update_container_instances_state
     )
+    backend_cls.register_container_instance = _wrap_register(  # type: ignore[method-assign]
+        backend_cls.register_container_instance
+    )
+    backend_cls.deregister_container_instance = _wrap_deregister(  # type: ignore[method-assign]
+        backend_cls.deregister_container_instance
+    )
+    instance_cls = ecs_models.ContainerInstance
+    instance_cls.running_tasks_count = _derived_count(0, "running_tasks_count")  # type: ignore[attr-defined]
+    instance_cls.pending_tasks_count = _derived_count(1, "pending_tasks_count")  # type: ignore[attr-defined]
     resp_cls = ecs_responses.EC2ContainerServiceResponse
     resp_cls.create_service = _wrap_create_service(resp_cls.create_service)  # type: ignore[method-assign]
+    ecs_api.install()
     _installed = True

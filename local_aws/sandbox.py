@@ -42,7 +42,7 @@ from moto.ec2.utils import generate_instance_identity_document
 
 from local_aws import autoscaling, ecs_query, faults, lambda_runtime, stepfunctions, template
 from local_aws.clock import RealClock, VirtualClock
-from local_aws.ecs_sim import EcsSimulator, Timings
+from local_aws.ecs_sim import EcsOptions, EcsSimulator, Timings
 from local_aws.events import EventBus
 from local_aws.faults import FaultRule, Instrument
 from local_aws.lambda_runtime import LambdaRuntime
@@ -125,6 +125,7 @@ class Sandbox:
         definition: template.DrainDefinition | None = None,
         handler: str = HANDLER,
         region: str = REGION,
+        ecs: EcsOptions | None = None,
     ) -> None:
         self.seed = seed
         self.region = region
@@ -135,6 +136,7 @@ class Sandbox:
         self.runtime = LambdaRuntime(clock=self.clock, instrument=self.instrument)
         self.bus = EventBus(self.clock)
         self._timings = timings
+        self._ecs_options = ecs
         self._lambda_env = {**DEFAULT_LAMBDA_ENV, **(lambda_env or {})}
         self._definition = definition
         self._handler = handler
@@ -179,8 +181,13 @@ class Sandbox:
         stepfunctions.use_timekeeper(self.keeper)
         lambda_runtime.use_runtime(self.runtime)
         self.sim = EcsSimulator(
-            self.clock, seed=self.seed, timings=self._timings, region=self.region
+            self.clock,
+            seed=self.seed,
+            timings=self._timings,
+            options=self._ecs_options,
+            region=self.region,
         )
+        self._wire_ecs()
         autoscaling.subscribe(self._on_lifecycle, region=self.region)
         self._patch_lambda_seams()
         return self
@@ -458,6 +465,19 @@ class Sandbox:
         if resp.get("FunctionError"):
             return json.loads(resp["Payload"].read()).get("errorMessage", "function error")
         return None
+
+    # --- ECS: events into EventBridge, agent connectivity (local_aws/ecs_sim.py) -------------
+
+    def _wire_ecs(self) -> None:
+        # ECS events go to EventBridge as AWS sends them ("Amazon ECS events").
+        self.sim.event_sinks.append(self.bus.put)
+
+    def disconnect_agent(self, ec2_instance_id: str) -> None:
+        """The ECS agent on the instance loses its connection until `reconnect_agent`."""
+        self.sim.disconnect_agent(ec2_instance_id)
+
+    def reconnect_agent(self, ec2_instance_id: str) -> None:
+        self.sim.reconnect_agent(ec2_instance_id)
 
     # --- the loop --------------------------------------------------------------------------
 
