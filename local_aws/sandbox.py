@@ -36,6 +36,7 @@ from datetime import datetime
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -492,8 +493,13 @@ class Sandbox:
 
     def _deliver(self, function: str, event: dict[str, Any]) -> DeliveryError | None:
         """EventBridge invokes a Lambda target asynchronously; only the call itself can fail."""
+        if "lambda-delivery" not in self._clients:
+            # One call per delivery attempt: EventBridge's retries are the bus's, not botocore's.
+            self._clients["lambda-delivery"] = boto3.client(
+                "lambda", region_name=self.region, config=Config(retries={"total_max_attempts": 1})
+            )
         try:
-            self.client("lambda").invoke(
+            self._clients["lambda-delivery"].invoke(
                 FunctionName=function, InvocationType="Event", Payload=json.dumps(event)
             )
         except ClientError as error:
@@ -635,3 +641,45 @@ class Sandbox:
     def lose_events(self, pattern: dict[str, Any], probability: float) -> None:
         """Lose this share of the events matching ``pattern`` (a best-effort source)."""
         self.bus.lose_events(pattern, probability)
+
+    def create_function(
+        self,
+        name: str,
+        handler: str,
+        *,
+        environment: dict[str, str] | None = None,
+        timeout: int = 60,
+        reserved_concurrency: int | None = None,
+        invoke_config: dict[str, Any] | None = None,
+    ) -> str:
+        """Create a Lambda function (boto3) that runs ``handler`` ("package.module.function").
+
+        ``invoke_config``: PutFunctionEventInvokeConfig arguments (MaximumRetryAttempts, ...).
+        Returns the function's ARN.
+        """
+        lam = self.client("lambda")
+        iam = self.client("iam")
+        try:
+            role = iam.get_role(RoleName="sandbox-functions")["Role"]["Arn"]
+        except ClientError:
+            role = iam.create_role(
+                RoleName="sandbox-functions",
+                AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+            )["Role"]["Arn"]
+        arn = lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler=handler,
+            Code={"ZipFile": _zip()},
+            Timeout=timeout,
+            Environment={"Variables": dict(environment or {})},
+        )["FunctionArn"]
+        if reserved_concurrency is not None:
+            lam.put_function_concurrency(
+                FunctionName=name, ReservedConcurrentExecutions=reserved_concurrency
+            )
+        if invoke_config is not None:
+            lam.put_function_event_invoke_config(FunctionName=name, **invoke_config)
+        self.runtime.register(name, handler)
+        return str(arn)
