@@ -10,11 +10,11 @@
         assert report.all_completed and not report.lost_tasks
 
 Pieces (each usable alone, see their modules): `autoscaling` (lifecycle hooks), `ecs_sim` (the
-ECS scheduler), `events` (rule pattern -> Lambda), `lambda_runtime` (the real handler in
-process), `stepfunctions` (the real ASL on virtual time), `faults` (call counts and fault
-injection on the handler's boto3 session), `template` (rule pattern and ASL from the ASL file
-or a synthesized template), `ecs_query` (ListContainerInstances' ec2InstanceId filter, while a
-Sandbox is open).
+ECS scheduler), `events` (EventBridge rules, retries and DLQs -> Lambda), `lambda_runtime` (the
+real handler in process, sync and async invocation), `stepfunctions` (the real ASL on virtual
+time), `faults` (call counts and fault injection on the handler's boto3 session), `template`
+(rules, ASL and Lambda settings from the ASL file or a synthesized template), `ecs_query`
+(ListContainerInstances' ec2InstanceId filter, while a Sandbox is open).
 
 The loop (`run`): wait until every Step Functions execution is parked in a Wait or done; apply
 what is due now (ECS timers and reconciliation, lifecycle timeouts, event deliveries, waking
@@ -242,14 +242,16 @@ class Sandbox:
         clients.use_session(None)
 
     def _abandon_executions(self) -> None:
-        if self.keeper.running == 0 or not self.state_machine_arn:
+        if self.keeper.running == 0:
             return
         sfn = self.client("stepfunctions")
-        for page in sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=self.state_machine_arn, statusFilter="RUNNING"
-        ):
-            for ex in page["executions"]:
-                sfn.stop_execution(executionArn=ex["executionArn"], cause="sandbox closed")
+        # Every state machine's, not only the drain loop's (tests create their own).
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            for page in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+            ):
+                for ex in page["executions"]:
+                    sfn.stop_execution(executionArn=ex["executionArn"], cause="sandbox closed")
         # Wake parked Waits so their threads see the stop and end.
         for _ in range(100):
             if self.keeper.running == 0:

@@ -210,10 +210,9 @@ class TimeKeeper:
                 key=lambda item: item[0],
             )
             expiries = [self._deadlines.pop(key) for _, key in expired]
-        count = 0
         for _, env, on_expire in expiries:
             on_expire()  # ends the execution TIMED_OUT (its state machine is parked)
-            count += self.interrupt(env) or 1
+            self.interrupt(env)
         with self._cond:
             due = sorted(
                 (s for s in self._sleepers if s["when"] <= now), key=lambda s: (s["when"], s["seq"])
@@ -224,7 +223,7 @@ class TimeKeeper:
                 self._busy += 1
             if due:
                 self._cond.notify_all()
-            return count + len(due)
+            return len(expiries) + len(due)
 
     @property
     def parked(self) -> int:
@@ -240,11 +239,12 @@ class TimeKeeper:
     # --- status-change events --------------------------------------------------------------
 
     def emit(self, event: dict[str, Any]) -> None:
+        detail = event["detail"]
         with self._cond:
-            self._seq += 1
-            detail = event["detail"]
-            key = (self.clock.now(), detail["executionArn"], _STATUS_ORDER[detail["status"]])
-            self._status_events.append((key[0], key[1], key[2], event))
+            now = self.clock.now()
+            self._status_events.append(
+                (now, detail["executionArn"], _STATUS_ORDER[detail["status"]], event)
+            )
 
     def drain_status_events(self) -> list[dict[str, Any]]:
         """The status-change events emitted so far, in a repeatable order (time, ARN, status)."""
