@@ -10,8 +10,21 @@
   retry modes retry), ``server_error`` (HTTP 500 InternalFailure / ServiceUnavailable 503,
   also retried), ``delay`` (adds latency in virtual seconds to ``delay_seconds_total``, never
   real time). A faulted attempt never reaches moto, so it changes nothing.
-- ``lambda_error`` rules are read by the Lambda runtime (`local_aws.lambda_runtime`): the
-  invocation fails as a Lambda function error (Unhandled) before the handler runs.
+- Lambda service faults, read by the Lambda runtime (`local_aws.lambda_runtime`) for the
+  operation ``lambda:<function name>``: ``lambda_throttle`` (the run is throttled: 429
+  TooManyRequestsException), ``lambda_service_error`` (500 ServiceException),
+  ``function_error`` (the run fails as a function error, FunctionError Unhandled, errorType
+  ``error`` or "Exception"; ``lambda_error`` is the older name), ``async_invoke_error`` (an
+  asynchronous Invoke call itself fails, so its caller, e.g. EventBridge, retries).
+- ``task_error``, read by the Step Functions interpreter (`local_aws.stepfunctions`) for the
+  operation ``states:<service>:<Operation>`` of a Task's integration call (e.g.
+  ``states:lambda:Invoke``, ``states:autoscaling:CompleteLifecycleAction``): the task fails
+  with the error name ``error`` (e.g. ``Lambda.SdkClientException``,
+  ``Lambda.AWSLambdaException``, ``States.TaskFailed``), as Step Functions reports failures
+  that happen on its side of the call.
+- ``session(scope="states")`` is the session of the state machine's own aws-sdk calls: its
+  calls are counted in ``states_calls`` / ``states_attempts`` and faults are decided for
+  ``states:<service>:<Operation>``, so ``throttle`` / ``server_error`` rules can target them.
 
 Botocore's retry back-off sleeps are made instant while a sandbox is open (`install`), so a
 throttled drain costs attempts, not wall time.
@@ -20,6 +33,7 @@ throttled drain costs attempts, not wall time.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import random
 import threading
@@ -30,10 +44,25 @@ from typing import Any, Literal
 import boto3
 from botocore.awsrequest import AWSResponse
 
-FaultKind = Literal["throttle", "server_error", "delay", "lambda_error"]
+FaultKind = Literal[
+    "throttle",
+    "server_error",
+    "delay",
+    "lambda_error",
+    "function_error",
+    "lambda_throttle",
+    "lambda_service_error",
+    "async_invoke_error",
+    "task_error",
+]
 
-# The error each protocol family expects for throttling, by service.
-_THROTTLE_CODE = {"autoscaling": "Throttling", "ecs": "ThrottlingException"}
+# The error each service answers for throttling: (code, HTTP status).
+_THROTTLE = {
+    "autoscaling": ("Throttling", 400),
+    "ecs": ("ThrottlingException", 400),
+    "lambda": ("TooManyRequestsException", 429),
+}
+_SERVER_ERROR = {"lambda": ("ServiceException", 500)}
 _QUERY_PROTOCOL = {"autoscaling", "ec2", "sts", "iam"}
 
 
@@ -46,6 +75,8 @@ class FaultRule:
     probability: float = 1.0
     max_count: int | None = None  # stop after this many injections
     delay_seconds: float = 1.0
+    error: str | None = None  # function_error: errorType; task_error: the error name
+    message: str | None = None
     injected: int = 0
 
     def matches(self, operation: str) -> bool:
@@ -60,6 +91,9 @@ class Instrument:
     attempts: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
     delay_seconds_total: float = 0.0
+    # The state machine's own aws-sdk calls (session scope "states"), counted apart.
+    states_calls: Counter[str] = field(default_factory=Counter)
+    states_attempts: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -88,18 +122,25 @@ class Instrument:
 
     # --- botocore handlers -----------------------------------------------------------------
 
-    def _on_call(self, model: Any, **_: Any) -> None:
+    def _on_call(self, model: Any, scope: str = "lambda", **_: Any) -> None:
         op = f"{model.service_model.service_name}:{model.name}"
         with self._lock:
-            self.calls[op] += 1
+            if scope == "states":
+                self.states_calls[f"states:{op}"] += 1
+            else:
+                self.calls[op] += 1
 
-    def _on_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
+    def _on_send(
+        self, request: Any, event_name: str, scope: str = "lambda", **_: Any
+    ) -> AWSResponse | None:
         # event_name is "before-send.<service id>.<Operation>"
         _, service_id, operation = event_name.split(".", 2)
         service = _service_name(service_id)
         op = f"{service}:{operation}"
+        if scope == "states":
+            op = f"states:{op}"
         with self._lock:
-            self.attempts[op] += 1
+            (self.states_attempts if scope == "states" else self.attempts)[op] += 1
         rule = self.decide(op, ("throttle", "server_error", "delay"))
         if rule is None:
             return None
@@ -110,15 +151,16 @@ class Instrument:
         # Send the attempt nowhere moto listens, so the fault has no side effect.
         request.url = "http://fault-injected.invalid/"
         if rule.kind == "throttle":
-            return _error_response(
-                service, 400, _THROTTLE_CODE.get(service, "ThrottlingException"), "Rate exceeded"
-            )
-        return _error_response(service, 500, "InternalFailure", "Injected server error")
+            code, status = _THROTTLE.get(service, ("ThrottlingException", 400))
+            return _error_response(service, status, code, "Rate exceeded")
+        code, status = _SERVER_ERROR.get(service, ("InternalFailure", 500))
+        return _error_response(service, status, code, "Injected server error")
 
-    def session(self, region: str = "us-east-1") -> boto3.session.Session:
+    def session(self, region: str = "us-east-1", scope: str = "lambda") -> boto3.session.Session:
+        """A session whose calls are counted and faulted (scope "lambda" or "states")."""
         session = boto3.session.Session(region_name=region)
-        session.events.register("before-call", self._on_call)
-        session.events.register_first("before-send", self._on_send)
+        session.events.register("before-call", functools.partial(self._on_call, scope=scope))
+        session.events.register_first("before-send", functools.partial(self._on_send, scope=scope))
         return session
 
     @property

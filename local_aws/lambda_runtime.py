@@ -1,4 +1,5 @@
-"""Run real handler code when moto's Lambda is invoked (moto without Docker only echoes payloads).
+"""Run real handler code when moto's Lambda is invoked (moto without Docker only echoes payloads),
+with Lambda's synchronous and asynchronous invocation semantics on the virtual clock.
 
 `LambdaRuntime.register(function_name, "package.module.function")` binds a moto function to a
 handler. An Invoke of that function (by name or ARN, from boto3, EventBridge delivery, or a
@@ -10,9 +11,41 @@ Step Functions lambda:invoke task) then:
 - builds a Lambda-like context (function_name, function_version, invoked_function_arn,
   memory_limit_in_mb, aws_request_id, log_group_name, log_stream_name,
   get_remaining_time_in_millis on the virtual clock);
-- fails with a Lambda function error (``FunctionError: Unhandled``, payload errorType /
-  errorMessage / stackTrace) when the handler raises or when a ``lambda_error`` fault fires;
-- records each invocation in ``invocations`` (time, function, event, result or error).
+- fails with a function error (``FunctionError: Unhandled``, payload errorType / errorMessage /
+  stackTrace) when the handler raises or a ``function_error`` fault fires (Lambda DG "Lambda
+  function errors": the Invoke call itself answers 200);
+- records each run of the handler in ``invocations`` (time, function, event, result or error).
+
+Throttles and service errors (Lambda API reference, Invoke: TooManyRequestsException 429,
+ServiceException 500):
+
+- ``lambda_throttle`` / ``lambda_service_error`` fault rules (operation ``lambda:<function>``)
+  make a run fail before the handler starts; a synchronous Invoke answers the error (Step
+  Functions' lambda:invoke task sees ``Lambda.TooManyRequestsException`` /
+  ``Lambda.ServiceException``).
+- Reserved concurrency (Lambda DG "Configuring reserved concurrency"): a run beyond the
+  function's ReservedConcurrentExecutions is throttled (429, Reason
+  ``ReservedFunctionConcurrentInvocationLimitExceeded``); 0 throttles every run. Runs are
+  instantaneous on the virtual clock, so concurrency is counted with ``run_seconds`` (default
+  0): a run occupies one unit of concurrency from its start for that many virtual seconds, and
+  the caller still gets its answer at once. With 0 only a reservation of 0 throttles.
+
+Asynchronous invocation (``InvocationType=Event``, what EventBridge uses), per Lambda DG "How
+Lambda handles errors and retries with asynchronous invocation":
+
+- The Invoke call answers 202 at once and queues the event (an ``async_invoke_error`` fault
+  makes the call itself fail with ServiceException: the caller, e.g. EventBridge, retries).
+- A function error is retried up to MaximumRetryAttempts (EventInvokeConfig, 0-2, default 2),
+  one minute after the first attempt and two minutes after the second.
+- A throttle or service error puts the event back in the queue; retries start 1 s later and
+  the interval doubles up to 5 minutes, for as long as the event is younger than
+  MaximumEventAgeInSeconds (60-21600, default 21600 = 6 h).
+- When retries are exhausted or the event is too old, the event goes to the on-failure
+  destination of the EventInvokeConfig (an SQS invocation record, Lambda DG "Capturing
+  records of Lambda asynchronous invocations": requestContext.condition RetriesExhausted or
+  EventAgeExceeded) or is discarded; either way it is kept in ``async_failures``.
+- The queue is at least once: ``async_duplicate_probability`` (seeded) runs an event twice.
+  ``async_latency_seconds`` delays the first run (default 0).
 
 Invocations of one runtime are serialized (one at a time), as the handler's settings and
 clients are process-wide here.
@@ -20,23 +53,50 @@ clients are process-wide here.
 
 from __future__ import annotations
 
+import heapq
 import importlib
 import json
 import os
+import random
 import threading
 import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.exceptions import JsonRESTError
 
 from local_aws.clock import Clock, RealClock
-from local_aws.faults import Instrument
+from local_aws.faults import FaultRule, Instrument
 
 _NAMESPACE = uuid.UUID("0b7f5c1e-3d0a-4e8e-9f51-7a2b8c9d0e11")
+DEFAULT_ASYNC_RETRY_ATTEMPTS = 2
+DEFAULT_ASYNC_EVENT_AGE_SECONDS = 21600
+FUNCTION_ERROR_RETRY_DELAYS = (60, 120)  # after the first and the second attempt
+THROTTLE_RETRY_FIRST_SECONDS = 1.0
+THROTTLE_RETRY_MAX_SECONDS = 300.0
+
+Outcome = Literal["ok", "function_error", "throttled", "service_error"]
+
+
+class TooManyRequestsException(JsonRESTError):
+    code = 429
+
+    def __init__(self, reason: str, message: str = "Rate Exceeded.") -> None:
+        super().__init__("TooManyRequestsException", message)
+        self.description = json.dumps(
+            {"__type": "TooManyRequestsException", "message": message, "Reason": reason}
+        )
+
+
+class ServiceException(JsonRESTError):
+    code = 500
+
+    def __init__(self, message: str = "Lambda was unable to process the request.") -> None:
+        super().__init__("ServiceException", message)
 
 
 @dataclass
@@ -62,6 +122,57 @@ class Invocation:
     event: Any
     result: Any = None
     error: str | None = None
+    invocation_type: str = "RequestResponse"
+
+
+@dataclass
+class Rejection:
+    """A run that never reached the handler (throttled or a Lambda service error)."""
+
+    at: datetime
+    function_name: str
+    outcome: Outcome
+    invocation_type: str
+    reason: str
+
+
+@dataclass
+class AsyncFailure:
+    """An asynchronous event Lambda gave up on (sent to the on-failure destination, if any)."""
+
+    at: datetime
+    function_name: str
+    event: Any
+    condition: str  # RetriesExhausted | EventAgeExceeded
+    attempts: int
+    destination: str | None
+    record: dict[str, Any]
+
+
+@dataclass
+class _RunResult:
+    outcome: Outcome
+    payload: bytes
+    reason: str = ""
+
+
+@dataclass
+class _AsyncEvent:
+    when: datetime
+    seq: int
+    backend: Any
+    function_name: str
+    qualifier: str | None
+    body: bytes
+    request_id: str
+    accepted_at: datetime
+    attempts: int = 0  # runs so far (function errors and rejections)
+    function_errors: int = 0
+    throttle_interval: float = THROTTLE_RETRY_FIRST_SECONDS
+    last: _RunResult | None = None
+
+    def __lt__(self, other: _AsyncEvent) -> bool:
+        return (self.when, self.seq) < (other.when, other.seq)
 
 
 @dataclass
@@ -78,6 +189,14 @@ class LambdaRuntime:
     invocations: list[Invocation] = field(default_factory=list)
     # Called with each finished Invocation (the demo prints them as they happen).
     listeners: list[Callable[[Invocation], None]] = field(default_factory=list)
+    seed: int = 0
+    run_seconds: float = 0.0  # how long a run holds a unit of concurrency (virtual seconds)
+    async_latency_seconds: float = 0.0
+    async_duplicate_probability: float = 0.0
+    rejections: list[Rejection] = field(default_factory=list)
+    async_failures: list[AsyncFailure] = field(default_factory=list)
+    # Sends an on-failure record: (destination arn, body); the sandbox sends to SQS.
+    destination_sink: Callable[[str, str], None] | None = None
 
     def __post_init__(self) -> None:
         self._bindings: dict[str, _Binding] = {}
@@ -85,6 +204,10 @@ class LambdaRuntime:
         self._applied_env: dict[str, str] | None = None
         self._saved_env: dict[str, str | None] = {}
         self._count = 0
+        self._rng = random.Random(f"lambda/{self.seed}")
+        self._queue: list[_AsyncEvent] = []
+        self._seq = 0
+        self._runs: dict[str, list[datetime]] = {}
 
     def register(
         self,
@@ -126,55 +249,235 @@ class LambdaRuntime:
             binding.handler = getattr(importlib.import_module(module_name), attr)
         return binding.handler
 
-    def invoke(self, fn: Any, body: bytes | str | None, response_headers: dict[str, str]) -> bytes:
-        record = Invocation(self.clock.now(), fn.function_name, None)
-        payload = self._invoke(fn, body, response_headers, record)
+    def _fault(self, function_name: str, kinds: tuple[str, ...]) -> FaultRule | None:
+        if self.instrument is None:
+            return None
+        return self.instrument.decide(f"lambda:{function_name}", kinds)
+
+    # --- the Invoke API --------------------------------------------------------------------
+
+    def invoke(
+        self,
+        backend: Any,
+        fn: Any,
+        qualifier: str | None,
+        body: bytes | str | None,
+        headers: Any,
+        response_headers: dict[str, str],
+    ) -> bytes:
+        raw = body.encode() if isinstance(body, str) else (body or b"{}")
+        invocation_type = (headers or {}).get("X-Amz-Invocation-Type", "RequestResponse")
+        if invocation_type == "DryRun":
+            return b""
+        if invocation_type == "Event":
+            self._accept_async(backend, fn, qualifier, raw)
+            return b""
+        result = self._run(fn, raw, "RequestResponse")
+        if result.outcome == "throttled":
+            raise TooManyRequestsException(result.reason)
+        if result.outcome == "service_error":
+            raise ServiceException()
+        if result.outcome == "function_error":
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return result.payload
+
+    def _run(self, fn: Any, raw: bytes, invocation_type: str) -> _RunResult:
+        """One run of the function: rejected (throttle, service error) or the handler's answer."""
+        with self._lock:
+            now = self.clock.now()
+            rejected = self._rejection(fn, now)
+            if rejected is not None:
+                self.rejections.append(
+                    Rejection(
+                        now, fn.function_name, rejected.outcome, invocation_type, rejected.reason
+                    )
+                )
+                return rejected
+            self._runs.setdefault(fn.function_name, []).append(now)
+            record = Invocation(now, fn.function_name, None, invocation_type=invocation_type)
+            result = self._run_handler(fn, raw, record)
         for listener in self.listeners:
             listener(record)
-        return payload
+        return result
 
-    def _invoke(
-        self,
-        fn: Any,
-        body: bytes | str | None,
-        response_headers: dict[str, str],
-        record: Invocation,
-    ) -> bytes:
+    def _rejection(self, fn: Any, now: datetime) -> _RunResult | None:
+        reserved = fn.reserved_concurrency
+        if reserved is not None and self._in_flight(fn.function_name, now) >= int(reserved):
+            reason = "ReservedFunctionConcurrentInvocationLimitExceeded"
+            return _RunResult("throttled", b"", reason)
+        rule = self._fault(fn.function_name, ("lambda_throttle", "lambda_service_error"))
+        if rule is not None and rule.kind == "lambda_throttle":
+            return _RunResult("throttled", b"", "CallerRateLimitExceeded")
+        if rule is not None:
+            return _RunResult("service_error", b"", "ServiceException")
+        return None
+
+    def _in_flight(self, function_name: str, now: datetime) -> int:
+        window = timedelta(seconds=self.run_seconds)
+        starts = self._runs.get(function_name, [])
+        # Forget runs that ended; a run holds concurrency over [start, start + run_seconds).
+        starts[:] = [s for s in starts if s + window > now]
+        return len(starts)
+
+    def _run_handler(self, fn: Any, raw: bytes, record: Invocation) -> _RunResult:
         binding = self._bindings[fn.function_name]
-        raw = body.decode() if isinstance(body, bytes) else (body or "{}")
-        event = json.loads(raw or "{}")
-        with self._lock:
-            self._count += 1
-            now = self.clock.now()
-            record.at, record.event = now, event
-            self.invocations.append(record)
-            if self.instrument is not None:
-                rule = self.instrument.decide(f"lambda:{fn.function_name}", ("lambda_error",))
-                if rule is not None:
-                    record.error = "Injected Lambda error"
-                    response_headers["x-amz-function-error"] = "Unhandled"
-                    return _error_payload("ServiceException", "Injected Lambda error", [])
-            self._apply_env(dict(fn.environment_vars or {}), binding)
-            context = LambdaContext(
-                function_name=fn.function_name,
-                function_version="$LATEST",
-                invoked_function_arn=fn.function_arn,
-                memory_limit_in_mb=int(fn.memory_size),
-                aws_request_id=str(uuid.uuid5(_NAMESPACE, f"{fn.function_name}/{self._count}")),
-                log_group_name=f"/aws/lambda/{fn.function_name}",
-                log_stream_name=f"{now:%Y/%m/%d}/[$LATEST]sandbox",
-                _deadline=now + timedelta(seconds=int(fn.timeout)),
-                _clock=self.clock,
+        event = json.loads(raw.decode() or "{}")
+        self._count += 1
+        now = record.at
+        record.event = event
+        self.invocations.append(record)
+        rule = self._fault(fn.function_name, ("function_error", "lambda_error"))
+        if rule is not None:
+            error_type = rule.error or "Exception"
+            message = rule.message or "Injected function error"
+            record.error = f"{error_type}: {message}"
+            return _RunResult("function_error", _error_payload(error_type, message, []))
+        self._apply_env(dict(fn.environment_vars or {}), binding)
+        context = LambdaContext(
+            function_name=fn.function_name,
+            function_version="$LATEST",
+            invoked_function_arn=fn.function_arn,
+            memory_limit_in_mb=int(fn.memory_size),
+            aws_request_id=str(uuid.uuid5(_NAMESPACE, f"{fn.function_name}/{self._count}")),
+            log_group_name=f"/aws/lambda/{fn.function_name}",
+            log_stream_name=f"{now:%Y/%m/%d}/[$LATEST]sandbox",
+            _deadline=now + timedelta(seconds=int(fn.timeout)),
+            _clock=self.clock,
+        )
+        try:
+            result = self._resolve(binding)(event, context)
+        except Exception as error:  # a handler error is a function error, as in Lambda
+            record.error = f"{type(error).__name__}: {error}"
+            stack = traceback.format_exception(error)
+            return _RunResult(
+                "function_error", _error_payload(type(error).__name__, str(error), stack)
             )
-            try:
-                result = self._resolve(binding)(event, context)
-            except Exception as error:  # a handler error is a function error, as in Lambda
-                record.error = f"{type(error).__name__}: {error}"
-                response_headers["x-amz-function-error"] = "Unhandled"
-                stack = traceback.format_exception(error)
-                return _error_payload(type(error).__name__, str(error), stack)
-            record.result = result
-            return json.dumps(result).encode()
+        record.result = result
+        return _RunResult("ok", json.dumps(result).encode())
+
+    # --- asynchronous invocation -----------------------------------------------------------
+
+    def _accept_async(self, backend: Any, fn: Any, qualifier: str | None, raw: bytes) -> None:
+        if self._fault(fn.function_name, ("async_invoke_error",)) is not None:
+            raise ServiceException()
+        with self._lock:
+            now = self.clock.now()
+            self._count += 1
+            request_id = str(uuid.uuid5(_NAMESPACE, f"async/{fn.function_name}/{self._count}"))
+            first = now + timedelta(seconds=self.async_latency_seconds)
+            copies = 2 if self._rng.random() < self.async_duplicate_probability else 1
+            for copy in range(copies):
+                self._push(
+                    _AsyncEvent(
+                        first + timedelta(seconds=copy),
+                        0,
+                        backend,
+                        fn.function_name,
+                        qualifier,
+                        raw,
+                        request_id,
+                        now,
+                    )
+                )
+
+    def _push(self, item: _AsyncEvent) -> None:
+        self._seq += 1
+        item.seq = self._seq
+        heapq.heappush(self._queue, item)
+
+    def next_time(self) -> datetime | None:
+        with self._lock:
+            return self._queue[0].when if self._queue else None
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def run_due(self) -> bool:
+        """Run the asynchronous events that are due; True if any ran."""
+        ran = False
+        while True:
+            with self._lock:
+                if not self._queue or self._queue[0].when > self.clock.now():
+                    return ran
+                item = heapq.heappop(self._queue)
+            ran = True
+            self._run_async(item)
+
+    def _run_async(self, item: _AsyncEvent) -> None:
+        fn = item.backend.get_function(item.function_name, item.qualifier)
+        config = _invoke_config(fn)
+        now = self.clock.now()
+        if (now - item.accepted_at).total_seconds() > config["MaximumEventAgeInSeconds"]:
+            self._give_up(fn, item, "EventAgeExceeded", config)
+            return
+        result = self._run(fn, item.body, "Event")
+        item.attempts += 1
+        item.last = result
+        if result.outcome == "ok":
+            return
+        if result.outcome == "function_error":
+            if item.function_errors >= config["MaximumRetryAttempts"]:
+                self._give_up(fn, item, "RetriesExhausted", config)
+                return
+            delay: float = FUNCTION_ERROR_RETRY_DELAYS[min(item.function_errors, 1)]
+            item.function_errors += 1
+        else:  # throttled or a service error: back to the queue, growing interval
+            delay = item.throttle_interval
+            item.throttle_interval = min(THROTTLE_RETRY_MAX_SECONDS, item.throttle_interval * 2)
+        item.when = now + timedelta(seconds=delay)
+        with self._lock:
+            self._push(item)
+
+    def _give_up(self, fn: Any, item: _AsyncEvent, condition: str, config: dict[str, Any]) -> None:
+        destination = config.get("OnFailure")
+        last = item.last
+        record: dict[str, Any] = {
+            "version": "1.0",
+            "timestamp": self.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "requestContext": {
+                "requestId": item.request_id,
+                "functionArn": f"{fn.function_arn}:$LATEST",
+                "condition": condition,
+                "approximateInvokeCount": item.attempts,
+            },
+            "requestPayload": json.loads(item.body.decode() or "{}"),
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST"},
+        }
+        if last is not None and last.outcome == "function_error":
+            record["responseContext"]["functionError"] = "Unhandled"
+            record["responsePayload"] = json.loads(last.payload.decode())
+        elif last is not None:
+            record["responseContext"]["statusCode"] = 429 if last.outcome == "throttled" else 500
+        self.async_failures.append(
+            AsyncFailure(
+                self.clock.now(),
+                fn.function_name,
+                record["requestPayload"],
+                condition,
+                item.attempts,
+                destination,
+                record,
+            )
+        )
+        if destination and self.destination_sink is not None:
+            self.destination_sink(destination, json.dumps(record))
+
+
+def _invoke_config(fn: Any) -> dict[str, Any]:
+    """The function's EventInvokeConfig with Lambda's defaults (moto keeps every put: last wins)."""
+    config = fn.event_invoke_config[-1].config if fn.event_invoke_config else {}
+    destinations = config.get("DestinationConfig") or {}
+    return {
+        "MaximumRetryAttempts": int(
+            config.get("MaximumRetryAttempts", DEFAULT_ASYNC_RETRY_ATTEMPTS)
+        ),
+        "MaximumEventAgeInSeconds": int(
+            config.get("MaximumEventAgeInSeconds", DEFAULT_ASYNC_EVENT_AGE_SECONDS)
+        ),
+        "OnFailure": (destinations.get("OnFailure") or {}).get("Destination"),
+    }
 
 
 def _error_payload(error_type: str, message: str, stack: list[str]) -> bytes:
@@ -211,7 +514,7 @@ def install() -> None:
         if runtime is not None:
             fn = self.get_function(function_name, qualifier)
             if runtime.handles(fn.function_name):
-                return runtime.invoke(fn, body, response_headers)
+                return runtime.invoke(self, fn, qualifier, body, headers, response_headers)
         return original(self, function_name, qualifier, body, headers, response_headers)
 
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]

@@ -10,11 +10,11 @@
         assert report.all_completed and not report.lost_tasks
 
 Pieces (each usable alone, see their modules): `autoscaling` (lifecycle hooks), `ecs_sim` (the
-ECS scheduler), `events` (rule pattern -> Lambda), `lambda_runtime` (the real handler in
-process), `stepfunctions` (the real ASL on virtual time), `faults` (call counts and fault
-injection on the handler's boto3 session), `template` (rule pattern and ASL from the ASL file
-or a synthesized template), `ecs_query` (ListContainerInstances' ec2InstanceId filter, while a
-Sandbox is open).
+ECS scheduler), `events` (EventBridge rules, retries and DLQs -> Lambda), `lambda_runtime` (the
+real handler in process, sync and async invocation), `stepfunctions` (the real ASL on virtual
+time), `faults` (call counts and fault injection on the handler's boto3 session), `template`
+(rules, ASL and Lambda settings from the ASL file or a synthesized template), `ecs_query`
+(ListContainerInstances' ec2InstanceId filter, while a Sandbox is open).
 
 The loop (`run`): wait until every Step Functions execution is parked in a Wait or done; apply
 what is due now (ECS timers and reconciliation, lifecycle timeouts, event deliveries, waking
@@ -36,14 +36,24 @@ from datetime import datetime
 from typing import Any
 
 import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.utils import generate_instance_identity_document
 
-from local_aws import autoscaling, ecs_query, faults, lambda_runtime, stepfunctions, template
+from local_aws import (
+    autoscaling,
+    ecs_query,
+    events,
+    faults,
+    lambda_runtime,
+    stepfunctions,
+    template,
+)
 from local_aws.clock import RealClock, VirtualClock
 from local_aws.ecs_sim import EcsOptions, EcsSimulator, Timings
-from local_aws.events import EventBus
+from local_aws.events import DeliveryError, EventBus
 from local_aws.faults import FaultRule, Instrument
 from local_aws.lambda_runtime import LambdaRuntime
 
@@ -133,8 +143,11 @@ class Sandbox:
         self.clock = VirtualClock()
         self.keeper = stepfunctions.TimeKeeper(self.clock)
         self.instrument = Instrument(seed=seed)
-        self.runtime = LambdaRuntime(clock=self.clock, instrument=self.instrument)
-        self.bus = EventBus(self.clock)
+        self.runtime = LambdaRuntime(clock=self.clock, instrument=self.instrument, seed=seed)
+        self.bus = EventBus(self.clock, seed=seed)
+        # "Step Functions Execution Status Change" events, as they were put on the bus.
+        self.status_events: list[dict[str, Any]] = []
+        self._clients: dict[str, Any] = {}
         self._timings = timings
         self._ecs_options = ecs
         self._lambda_env = {**DEFAULT_LAMBDA_ENV, **(lambda_env or {})}
@@ -180,6 +193,7 @@ class Sandbox:
         ecs_query.install()  # ListContainerInstances honours `ec2InstanceId == <id>`
         stepfunctions.use_timekeeper(self.keeper)
         lambda_runtime.use_runtime(self.runtime)
+        self._wire_delivery()
         self.sim = EcsSimulator(
             self.clock,
             seed=self.seed,
@@ -202,6 +216,8 @@ class Sandbox:
             self.runtime.restore_environment()
             self._unpatch_lambda_seams()
             stepfunctions.use_timekeeper(None)
+            stepfunctions.use_instrument(None)
+            events.use_bus(None)
             lambda_runtime.use_runtime(None)
             autoscaling.set_clock(RealClock())
             faults.uninstall()
@@ -233,14 +249,16 @@ class Sandbox:
         clients.use_session(None)
 
     def _abandon_executions(self) -> None:
-        if self.keeper.running == 0 or not self.state_machine_arn:
+        if self.keeper.running == 0:
             return
         sfn = self.client("stepfunctions")
-        for page in sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=self.state_machine_arn, statusFilter="RUNNING"
-        ):
-            for ex in page["executions"]:
-                sfn.stop_execution(executionArn=ex["executionArn"], cause="sandbox closed")
+        # Every state machine's, not only the drain loop's (tests create their own).
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            for page in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+            ):
+                for ex in page["executions"]:
+                    sfn.stop_execution(executionArn=ex["executionArn"], cause="sandbox closed")
         # Wake parked Waits so their threads see the stop and end.
         for _ in range(100):
             if self.keeper.running == 0:
@@ -253,20 +271,31 @@ class Sandbox:
 
     def client(self, service: str) -> Any:
         """A plain boto3 client (not counted: only the handler's calls are measured)."""
-        return boto3.client(service, region_name=self.region)
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)
+        return self._clients[service]
 
     # --- building the world ----------------------------------------------------------------
 
     def deploy(self, asg_names: list[str] | None = None, cluster_name: str | None = None) -> None:
-        """Create the drain Lambda, the state machine and the EventBridge rule for the groups."""
+        """Create what the template deploys: the Lambda (with its EventInvokeConfig and reserved
+        concurrency), the state machine, every EventBridge rule that targets the Lambda (with
+        its retry policy and dead-letter queue) and the queues they send to."""
         names = asg_names or list(self.groups)
-        definition = self._definition or template.load(names, [HOOK_NAME])
-        definition = definition.with_groups(names, [HOOK_NAME])
+        definition = self._definition or template.load(
+            names, [HOOK_NAME], region=self.region, account_id=self.account_id
+        )
+        clusters = sorted(set(self.groups.values()))
+        definition = definition.with_groups(names, [HOOK_NAME]).with_clusters(
+            clusters, template.SANDBOX_CONTEXT["cluster_name"]
+        )
         iam = self.client("iam")
         role = iam.create_role(
             RoleName="ecs-drain-hook-sandbox",
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         )["Role"]["Arn"]
+        for queue in definition.queues:
+            self.client("sqs").create_queue(QueueName=queue)
         self.state_machine_arn = (
             f"arn:aws:states:{self.region}:{self.account_id}:stateMachine:{STATE_MACHINE_NAME}"
         )
@@ -277,24 +306,35 @@ class Sandbox:
         }
         if cluster_name or self.groups:
             env.setdefault("CLUSTER_NAME", cluster_name or next(iter(self.groups.values())))
-        fn = self.client("lambda").create_function(
+        lam = self.client("lambda")
+        fn = lam.create_function(
             FunctionName=FUNCTION_NAME,
             Runtime="python3.12",
             Role=role,
             Handler=HANDLER,
             Code={"ZipFile": _zip()},
-            Timeout=60,
-            MemorySize=256,
+            Timeout=definition.function_timeout or 60,
+            MemorySize=definition.memory_size or 256,
             Environment={"Variables": env},
         )
         self.function_arn = fn["FunctionArn"]
+        if definition.reserved_concurrency is not None:
+            lam.put_function_concurrency(
+                FunctionName=FUNCTION_NAME,
+                ReservedConcurrentExecutions=definition.reserved_concurrency,
+            )
+        if definition.event_invoke_config is not None:
+            lam.put_function_event_invoke_config(
+                FunctionName=FUNCTION_NAME, **definition.event_invoke_config.as_api()
+            )
         self.runtime.register(FUNCTION_NAME, self._handler, on_cold_start=_cold_start)
         self.client("stepfunctions").create_state_machine(
             name=STATE_MACHINE_NAME,
             definition=definition.definition_for(self.function_arn),
             roleArn=role,
         )
-        self.bus.add_rule("ecs-drain-hook-lifecycle", definition.rule_pattern, FUNCTION_NAME)
+        for rule in definition.rules_for(self.function_arn, self.state_machine_arn):
+            self.put_rule(rule)
         self.definition = definition
 
     def set_lambda_env(self, **values: str) -> None:
@@ -460,10 +500,21 @@ class Sandbox:
         for listener in self.listeners:
             listener(kind, payload)
 
-    def _invoke(self, function: str, event: dict[str, Any]) -> str | None:
-        resp = self.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event))
-        if resp.get("FunctionError"):
-            return json.loads(resp["Payload"].read()).get("errorMessage", "function error")
+    def _deliver(self, function: str, event: dict[str, Any]) -> DeliveryError | None:
+        """EventBridge invokes a Lambda target asynchronously; only the call itself can fail."""
+        if "lambda-delivery" not in self._clients:
+            # One call per delivery attempt: EventBridge's retries are the bus's, not botocore's.
+            self._clients["lambda-delivery"] = boto3.client(
+                "lambda", region_name=self.region, config=Config(retries={"total_max_attempts": 1})
+            )
+        try:
+            self._clients["lambda-delivery"].invoke(
+                FunctionName=function, InvocationType="Event", Payload=json.dumps(event)
+            )
+        except ClientError as error:
+            info = error.response.get("Error", {})
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+            return DeliveryError(info.get("Code", "Unknown"), info.get("Message", ""), status)
         return None
 
     # --- ECS: events into EventBridge, agent connectivity (local_aws/ecs_sim.py) -------------
@@ -485,7 +536,9 @@ class Sandbox:
         self.keeper.wait_quiet()
         progressed = self.sim.run_due()
         progressed |= bool(autoscaling.expire_due(region=self.region))
-        progressed |= self.bus.deliver_due(self._invoke)
+        progressed |= self._put_status_events()
+        progressed |= self.bus.deliver_due(self._deliver)
+        progressed |= self.runtime.run_due()
         progressed |= self.keeper.wake_due() > 0
         return progressed
 
@@ -493,7 +546,7 @@ class Sandbox:
         return [a for a in autoscaling.lifecycle_actions(region=self.region) if a.active]
 
     def _next_time(self, include_ecs: bool) -> datetime | None:
-        times = [self.keeper.next_wake(), self.bus.next_time()]
+        times = [self.keeper.next_wake(), self.bus.next_time(), self.runtime.next_time()]
         times += [min(a.heartbeat_deadline, a.global_deadline) for a in self._waiting_actions()]
         if include_ecs:
             times.append(self.sim.next_time())
@@ -515,7 +568,12 @@ class Sandbox:
                 pass
             if until is not None and until():
                 break
-            busy = self.keeper.running or self.bus.pending or self._waiting_actions()
+            busy = (
+                self.keeper.running
+                or self.bus.pending
+                or self.runtime.pending
+                or self._waiting_actions()
+            )
             if not busy:
                 break
             nxt = self._next_time(include_ecs=True)
@@ -560,3 +618,90 @@ class Sandbox:
             attempts=dict(self.instrument.attempts),
             failed_executions=failed,
         )
+
+    # --- EventBridge, Lambda async and Step Functions wiring (sandbox-sfn) -------------------
+    # Rules live in moto (put_rule / put_targets, as CloudFormation would create them); the bus
+    # delivers them on virtual time. Status-change events of Step Functions reach the bus
+    # through the loop, in a repeatable order.
+
+    def _wire_delivery(self) -> None:
+        events.install()
+        events.use_bus(self.bus)
+        stepfunctions.use_instrument(self.instrument)
+        self.bus.rule_source = lambda: events.moto_rules(self.region, self.account_id)
+        self.bus.dead_letter_sink = events.send_to_sqs
+        self.runtime.destination_sink = lambda arn, body: events.send_to_sqs(arn, body)
+
+    def put_rule(self, rule: template.RuleSpec, function_arn: str | None = None) -> None:
+        """Create an EventBridge rule targeting the function (default: the drain Lambda)."""
+        client = self.client("events")
+        name = rule.name[:64]
+        client.put_rule(
+            Name=name,
+            EventPattern=json.dumps(rule.pattern),
+            State="ENABLED" if rule.enabled else "DISABLED",
+            Description=rule.description,
+        )
+        target: dict[str, Any] = {"Id": "Target0", "Arn": function_arn or self.function_arn}
+        if rule.retry_policy:
+            target["RetryPolicy"] = rule.retry_policy
+        if rule.dead_letter_arn:
+            target["DeadLetterConfig"] = {"Arn": rule.dead_letter_arn}
+        client.put_targets(Rule=name, Targets=[target])
+
+    def _put_status_events(self) -> bool:
+        emitted = self.keeper.drain_status_events()
+        for event in emitted:
+            self.status_events.append(event)
+            self.bus.put(event)
+        return bool(emitted)
+
+    def delay_events(self, pattern: dict[str, Any], seconds: float, count: int | None = 1) -> None:
+        """Deliver the next ``count`` events matching ``pattern`` ``seconds`` late."""
+        self.bus.delay_events(pattern, seconds, count)
+
+    def lose_events(self, pattern: dict[str, Any], probability: float) -> None:
+        """Lose this share of the events matching ``pattern`` (a best-effort source)."""
+        self.bus.lose_events(pattern, probability)
+
+    def create_function(
+        self,
+        name: str,
+        handler: str,
+        *,
+        environment: dict[str, str] | None = None,
+        timeout: int = 60,
+        reserved_concurrency: int | None = None,
+        invoke_config: dict[str, Any] | None = None,
+    ) -> str:
+        """Create a Lambda function (boto3) that runs ``handler`` ("package.module.function").
+
+        ``invoke_config``: PutFunctionEventInvokeConfig arguments (MaximumRetryAttempts, ...).
+        Returns the function's ARN.
+        """
+        lam = self.client("lambda")
+        iam = self.client("iam")
+        try:
+            role = iam.get_role(RoleName="sandbox-functions")["Role"]["Arn"]
+        except ClientError:
+            role = iam.create_role(
+                RoleName="sandbox-functions",
+                AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+            )["Role"]["Arn"]
+        arn = lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler=handler,
+            Code={"ZipFile": _zip()},
+            Timeout=timeout,
+            Environment={"Variables": dict(environment or {})},
+        )["FunctionArn"]
+        if reserved_concurrency is not None:
+            lam.put_function_concurrency(
+                FunctionName=name, ReservedConcurrentExecutions=reserved_concurrency
+            )
+        if invoke_config is not None:
+            lam.put_function_event_invoke_config(FunctionName=name, **invoke_config)
+        self.runtime.register(name, handler)
+        return str(arn)

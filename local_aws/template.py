@@ -1,4 +1,4 @@
-"""Where the sandbox takes the deployed pieces from: the EventBridge rule pattern and the ASL.
+"""Where the sandbox takes the deployed pieces from: EventBridge rules, the ASL, the Lambda.
 
 Two sources, one result (`DrainDefinition`):
 
@@ -7,10 +7,26 @@ Two sources, one result (`DrainDefinition`):
   sandbox tests of pieces that don't need the CDK app.
 - ``from_template(template)``: a synthesized CloudFormation template (a dict: a
   ``cdk.out/*.template.json`` file, or ``aws_cdk.assertions.Template.from_stack(stack).to_json()``).
-  The rule pattern comes from the ``AWS::Events::Rule`` that targets the function, the ASL from
-  the ``AWS::StepFunctions::StateMachine`` (DefinitionString or Definition, with
-  DefinitionSubstitutions), and the function's environment from the ``AWS::Lambda::Function``.
-  Intrinsics (Ref, Fn::GetAtt, Fn::Join, Fn::Sub) are resolved with the names the sandbox gives.
+  Read from it:
+
+  - every ``AWS::Events::Rule`` with a target that is the drain function (`RuleSpec`: name,
+    EventPattern, State, the target's RetryPolicy and DeadLetterConfig), whatever the pattern
+    matches: the lifecycle rule, and any other (ECS container instance state changes, Step
+    Functions execution status changes, ...);
+  - the drain function (the lifecycle rule's target; else the function whose Handler is the
+    drain handler; else the only function): its Environment, Timeout, MemorySize,
+    ReservedConcurrentExecutions, and its ``AWS::Lambda::EventInvokeConfig``
+    (MaximumRetryAttempts, MaximumEventAgeInSeconds, on-failure / on-success destinations);
+  - the ``AWS::StepFunctions::StateMachine`` (DefinitionString or Definition, with
+    DefinitionSubstitutions; its TimeoutSeconds is in the ASL: `DrainDefinition.timeout_seconds`);
+  - the ``AWS::SQS::Queue``s the rules and the invoke config send to (``queues``), named by
+    their logical ids in the sandbox.
+
+  Intrinsics (Ref, Fn::GetAtt, Fn::Join, Fn::Sub, the AWS:: pseudo parameters) are resolved
+  with the names the sandbox gives. The drain function's and the state machine's ARNs are
+  left as ``${DrainFunctionArn}`` / ``${DrainStateMachineArn}`` (also where the template
+  spells the state machine's ARN out from its StateMachineName), filled in by
+  `DrainDefinition.definition_for` and `DrainDefinition.rules_for`.
 
 ``load()`` synthesizes the CDK app's attach-mode stack in process (once) and reads it with
 ``from_template``: the sandbox runs what ``cdk deploy`` ships.
@@ -20,7 +36,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,36 +44,159 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 ASL_FILE = ROOT / "infra" / "state_machine" / "drain_loop.asl.json"
 FUNCTION_ARN_PLACEHOLDER = "${DrainFunctionArn}"
+STATE_MACHINE_ARN_PLACEHOLDER = "${DrainStateMachineArn}"
+STATE_MACHINE_NAME_PLACEHOLDER = "${DrainStateMachineName}"
+LIFECYCLE_DETAIL_TYPE = "EC2 Instance-terminate Lifecycle Action"
+DRAIN_HANDLER = "drain_hook.handler.lambda_handler"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "123456789012"
+
+
+@dataclass
+class RuleSpec:
+    """An EventBridge rule whose target is the drain function."""
+
+    name: str
+    pattern: dict[str, Any]
+    retry_policy: dict[str, int] | None = None  # MaximumRetryAttempts, MaximumEventAgeInSeconds
+    dead_letter_arn: str | None = None
+    enabled: bool = True
+    description: str = ""
+
+    @property
+    def is_lifecycle(self) -> bool:
+        return LIFECYCLE_DETAIL_TYPE in json.dumps(self.pattern.get("detail-type", []))
+
+
+@dataclass
+class InvokeConfigSpec:
+    """The drain function's AWS::Lambda::EventInvokeConfig."""
+
+    maximum_retry_attempts: int | None = None
+    maximum_event_age_seconds: int | None = None
+    on_failure: str | None = None
+    on_success: str | None = None
+
+    def as_api(self) -> dict[str, Any]:
+        """Keyword arguments for PutFunctionEventInvokeConfig (the function name aside)."""
+        kwargs: dict[str, Any] = {}
+        if self.maximum_retry_attempts is not None:
+            kwargs["MaximumRetryAttempts"] = self.maximum_retry_attempts
+        if self.maximum_event_age_seconds is not None:
+            kwargs["MaximumEventAgeInSeconds"] = self.maximum_event_age_seconds
+        destinations = {}
+        if self.on_failure:
+            destinations["OnFailure"] = {"Destination": self.on_failure}
+        if self.on_success:
+            destinations["OnSuccess"] = {"Destination": self.on_success}
+        if destinations:
+            kwargs["DestinationConfig"] = destinations
+        return kwargs
 
 
 @dataclass
 class DrainDefinition:
-    """The rule pattern and the state machine definition (``${DrainFunctionArn}`` left open)."""
+    """The rules, the state machine definition and the drain function's settings."""
 
-    rule_pattern: dict[str, Any]
     asl: str
     source: str
+    rules: list[RuleSpec]
     lambda_environment: dict[str, Any] = field(default_factory=dict)
+    event_invoke_config: InvokeConfigSpec | None = None
+    reserved_concurrency: int | None = None
+    function_timeout: int | None = None
+    memory_size: int | None = None
+    queues: list[str] = field(default_factory=list)  # SQS queue names the sandbox creates
+
+    @property
+    def rule_pattern(self) -> dict[str, Any]:
+        """The lifecycle rule's pattern."""
+        for rule in self.rules:
+            if rule.is_lifecycle:
+                return rule.pattern
+        raise ValueError(f"no rule for {LIFECYCLE_DETAIL_TYPE}")
+
+    @property
+    def timeout_seconds(self) -> int | None:
+        """The state machine's execution timeout (top-level TimeoutSeconds of the ASL)."""
+        value = json.loads(self.asl).get("TimeoutSeconds")
+        return None if value is None else int(value)
 
     def definition_for(self, function_arn: str) -> str:
         return self.asl.replace(FUNCTION_ARN_PLACEHOLDER, function_arn)
 
+    def rules_for(
+        self, function_arn: str, state_machine_arn: str, state_machine_name: str = ""
+    ) -> list[RuleSpec]:
+        """The rules with the drain function's and the state machine's ARNs filled in."""
+        table = {
+            FUNCTION_ARN_PLACEHOLDER: function_arn,
+            STATE_MACHINE_ARN_PLACEHOLDER: state_machine_arn,
+            STATE_MACHINE_NAME_PLACEHOLDER: state_machine_name or state_machine_arn.split(":")[-1],
+        }
+        return [replace(rule, pattern=_substitute(rule.pattern, table)) for rule in self.rules]
+
     def with_groups(
         self, asg_names: list[str], hook_names: list[str] | None = None
     ) -> DrainDefinition:
-        """The same definition with the rule matching these groups (the sandbox's names)."""
-        pattern = json.loads(json.dumps(self.rule_pattern))
-        detail = pattern.setdefault("detail", {})
-        detail["AutoScalingGroupName"] = list(asg_names)
-        if hook_names is not None:
-            detail["LifecycleHookName"] = list(hook_names)
-        return DrainDefinition(pattern, self.asl, self.source, dict(self.lambda_environment))
+        """The same definition with the lifecycle rules matching these groups (sandbox names)."""
+        rules = []
+        for rule in self.rules:
+            pattern = json.loads(json.dumps(rule.pattern))
+            if rule.is_lifecycle:
+                detail = pattern.setdefault("detail", {})
+                detail["AutoScalingGroupName"] = list(asg_names)
+                if hook_names is not None:
+                    detail["LifecycleHookName"] = list(hook_names)
+            rules.append(replace(rule, pattern=pattern))
+        return replace(self, rules=rules, lambda_environment=dict(self.lambda_environment))
+
+    def with_clusters(self, cluster_names: list[str], template_cluster: str) -> DrainDefinition:
+        """Patterns naming the template's cluster (name or ARN) name the sandbox's clusters."""
+        if not cluster_names:
+            return self
+        rules = [
+            replace(rule, pattern=_expand_cluster(rule.pattern, cluster_names, template_cluster))
+            for rule in self.rules
+        ]
+        return replace(self, rules=rules)
+
+
+def _substitute(value: Any, table: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        for key, new in table.items():
+            value = value.replace(key, new)
+        return value
+    if isinstance(value, list):
+        return [_substitute(v, table) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, table) for k, v in value.items()}
+    return value
+
+
+def _expand_cluster(value: Any, clusters: list[str], template_cluster: str) -> Any:
+    def names_cluster(text: Any) -> bool:
+        return isinstance(text, str) and (
+            text == template_cluster or text.endswith(f":cluster/{template_cluster}")
+        )
+
+    if isinstance(value, list):
+        out: list[Any] = []
+        for item in value:
+            if names_cluster(item):
+                out.extend(item[: len(item) - len(template_cluster)] + c for c in clusters)
+            else:
+                out.append(_expand_cluster(item, clusters, template_cluster))
+        return out
+    if isinstance(value, dict):
+        return {k: _expand_cluster(v, clusters, template_cluster) for k, v in value.items()}
+    return value
 
 
 def lifecycle_pattern(asg_names: list[str], hook_names: list[str]) -> dict[str, Any]:
     return {
         "source": ["aws.autoscaling"],
-        "detail-type": ["EC2 Instance-terminate Lifecycle Action"],
+        "detail-type": [LIFECYCLE_DETAIL_TYPE],
         "detail": {"AutoScalingGroupName": list(asg_names), "LifecycleHookName": list(hook_names)},
     }
 
@@ -65,9 +204,8 @@ def lifecycle_pattern(asg_names: list[str], hook_names: list[str]) -> dict[str, 
 def from_asl_file(
     asg_names: list[str], hook_names: list[str], path: Path = ASL_FILE
 ) -> DrainDefinition:
-    return DrainDefinition(
-        lifecycle_pattern(asg_names, hook_names), path.read_text(), f"file:{path.name}"
-    )
+    rule = RuleSpec("ecs-drain-hook-lifecycle", lifecycle_pattern(asg_names, hook_names))
+    return DrainDefinition(path.read_text(), f"file:{path.name}", [rule])
 
 
 def _resolve(value: Any, names: dict[str, str]) -> Any:
@@ -100,33 +238,78 @@ def _resources(template: dict[str, Any], kind: str) -> list[tuple[str, dict[str,
     ]
 
 
-def from_template(template: dict[str, Any], names: dict[str, str] | None = None) -> DrainDefinition:
+def _target_logical_id(target: dict[str, Any]) -> str | None:
+    arn = target.get("Arn", {})
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+        return str(arn["Fn::GetAtt"][0])
+    if isinstance(arn, dict) and "Ref" in arn:
+        return str(arn["Ref"])
+    return None
+
+
+def _drain_function(
+    template: dict[str, Any], functions: list[tuple[str, dict[str, Any]]]
+) -> str | None:
+    fn_ids = {logical for logical, _ in functions}
+    for _, props in _resources(template, "AWS::Events::Rule"):
+        if LIFECYCLE_DETAIL_TYPE not in json.dumps(props.get("EventPattern", {})):
+            continue
+        for target in props.get("Targets", []):
+            logical = _target_logical_id(target)
+            if logical in fn_ids:
+                return logical
+    by_handler = [logical for logical, props in functions if props.get("Handler") == DRAIN_HANDLER]
+    if len(by_handler) == 1:
+        return by_handler[0]
+    return functions[0][0] if len(functions) == 1 else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def from_template(
+    template: dict[str, Any],
+    names: dict[str, str] | None = None,
+    *,
+    region: str = DEFAULT_REGION,
+    account_id: str = DEFAULT_ACCOUNT_ID,
+) -> DrainDefinition:
     """The drain definition from a synthesized template (see the module docstring)."""
-    names = dict(names or {})
+    names = {
+        "AWS::Partition": "aws",
+        "AWS::Region": region,
+        "AWS::AccountId": account_id,
+        "AWS::URLSuffix": "amazonaws.com",
+        **(names or {}),
+    }
     functions = _resources(template, "AWS::Lambda::Function")
     machines = _resources(template, "AWS::StepFunctions::StateMachine")
     if not machines:
         raise ValueError("the template has no AWS::StepFunctions::StateMachine")
-    fn_ids = {logical for logical, _ in functions}
-    # The drain function is the one the lifecycle rule targets.
-    rule_pattern: dict[str, Any] | None = None
-    drain_fn: str | None = None
-    for _, props in _resources(template, "AWS::Events::Rule"):
-        pattern = props.get("EventPattern", {})
-        if "EC2 Instance-terminate Lifecycle Action" not in json.dumps(pattern):
-            continue
-        for target in props.get("Targets", []):
-            arn = target.get("Arn", {})
-            if isinstance(arn, dict) and "Fn::GetAtt" in arn and arn["Fn::GetAtt"][0] in fn_ids:
-                drain_fn = arn["Fn::GetAtt"][0]
-        rule_pattern = _resolve(pattern, names)
-    if rule_pattern is None:
-        raise ValueError("the template has no rule for EC2 Instance-terminate Lifecycle Action")
-    placeholder = FUNCTION_ARN_PLACEHOLDER
+    drain_fn = _drain_function(template, functions)
+    sm_logical, sm = machines[0]
     if drain_fn is not None:
-        names.setdefault(f"{drain_fn}.Arn", placeholder)
-        names.setdefault(drain_fn, placeholder)
-    _, sm = machines[0]
+        names.setdefault(f"{drain_fn}.Arn", FUNCTION_ARN_PLACEHOLDER)
+        names.setdefault(drain_fn, FUNCTION_ARN_PLACEHOLDER)
+    names.setdefault(sm_logical, STATE_MACHINE_ARN_PLACEHOLDER)
+    names.setdefault(f"{sm_logical}.Arn", STATE_MACHINE_ARN_PLACEHOLDER)
+    names.setdefault(f"{sm_logical}.Name", STATE_MACHINE_NAME_PLACEHOLDER)
+    # Queues are created by the sandbox under their logical ids.
+    queue_ids = [logical for logical, _ in _resources(template, "AWS::SQS::Queue")]
+    for logical in queue_ids:
+        names.setdefault(f"{logical}.Arn", f"arn:aws:sqs:{region}:{account_id}:{logical}")
+        names.setdefault(f"{logical}.QueueName", logical)
+    # Where the template spells the state machine's ARN out from its name.
+    literal_arns: dict[str, str] = {}
+    if isinstance(sm.get("StateMachineName"), str):
+        literal = f"arn:aws:states:{region}:{account_id}:stateMachine:{sm['StateMachineName']}"
+        literal_arns[literal] = STATE_MACHINE_ARN_PLACEHOLDER
+
+    rules = _rules(template, drain_fn, names, literal_arns)
+    if not rules:
+        raise ValueError(f"the template has no rule for {LIFECYCLE_DETAIL_TYPE}")
+
     substitutions = {
         k: _resolve(v, names) for k, v in (sm.get("DefinitionSubstitutions") or {}).items()
     }
@@ -137,11 +320,59 @@ def from_template(template: dict[str, Any], names: dict[str, str] | None = None)
         asl = json.dumps(_resolve(sm.get("Definition", {}), names))
     for key, val in substitutions.items():
         asl = asl.replace("${" + key + "}", str(val))
-    env: dict[str, Any] = {}
+
+    definition = DrainDefinition(asl, "template", rules)
     for logical, props in functions:
-        if logical == drain_fn:
-            env = _resolve(props.get("Environment", {}).get("Variables", {}), names)
-    return DrainDefinition(rule_pattern, asl, "template", env)
+        if logical != drain_fn:
+            continue
+        definition.lambda_environment = _resolve(
+            props.get("Environment", {}).get("Variables", {}), names
+        )
+        definition.reserved_concurrency = _int_or_none(props.get("ReservedConcurrentExecutions"))
+        definition.function_timeout = _int_or_none(props.get("Timeout"))
+        definition.memory_size = _int_or_none(props.get("MemorySize"))
+    for _, props in _resources(template, "AWS::Lambda::EventInvokeConfig"):
+        if drain_fn is None or _target_logical_id({"Arn": props.get("FunctionName")}) != drain_fn:
+            continue
+        destinations = _resolve(props.get("DestinationConfig") or {}, names)
+        definition.event_invoke_config = InvokeConfigSpec(
+            _int_or_none(props.get("MaximumRetryAttempts")),
+            _int_or_none(props.get("MaximumEventAgeInSeconds")),
+            (destinations.get("OnFailure") or {}).get("Destination"),
+            (destinations.get("OnSuccess") or {}).get("Destination"),
+        )
+    used = json.dumps([definition.rules, definition.event_invoke_config], default=vars)
+    definition.queues = [q for q in queue_ids if f':{q}"' in used]
+    return definition
+
+
+def _rules(
+    template: dict[str, Any],
+    drain_fn: str | None,
+    names: dict[str, str],
+    literal_arns: dict[str, str],
+) -> list[RuleSpec]:
+    rules: list[RuleSpec] = []
+    for logical, props in _resources(template, "AWS::Events::Rule"):
+        if "EventPattern" not in props:
+            continue  # schedules are not events
+        for target in props.get("Targets", []):
+            if drain_fn is None or _target_logical_id(target) != drain_fn:
+                continue
+            retry = target.get("RetryPolicy")
+            rules.append(
+                RuleSpec(
+                    name=str(props.get("Name") or logical),
+                    pattern=_substitute(_resolve(props["EventPattern"], names), literal_arns),
+                    retry_policy=_resolve(retry, names) if retry else None,
+                    dead_letter_arn=_resolve(
+                        (target.get("DeadLetterConfig") or {}).get("Arn"), names
+                    ),
+                    enabled=props.get("State", "ENABLED") == "ENABLED",
+                    description=str(props.get("Description", "")),
+                )
+            )
+    return rules
 
 
 # The attach-mode stack the sandbox synthesizes; the sandbox swaps in its own group names.
@@ -170,9 +401,17 @@ def synthesized_template() -> dict[str, Any]:
         return stack.template
 
 
-def load(asg_names: list[str], hook_names: list[str]) -> DrainDefinition:
-    """The rule pattern, ASL and Lambda environment of the synthesized stack, for these groups."""
-    definition = from_template(synthesized_template()).with_groups(asg_names, hook_names)
+def load(
+    asg_names: list[str],
+    hook_names: list[str],
+    *,
+    region: str = DEFAULT_REGION,
+    account_id: str = DEFAULT_ACCOUNT_ID,
+) -> DrainDefinition:
+    """The rules, ASL and Lambda settings of the synthesized stack, for these groups."""
+    definition = from_template(
+        synthesized_template(), region=region, account_id=account_id
+    ).with_groups(asg_names, hook_names)
     for name in SANDBOX_OWNED_ENVIRONMENT:
         definition.lambda_environment.pop(name, None)
     return definition

@@ -63,7 +63,10 @@ def test_instance_without_tasks_completes_at_once(sandbox: SandboxFactory) -> No
     report = sb.run()
     assert report.all_completed
     assert report.executions == 0  # nothing to wait for: no wait loop
-    assert report.lifecycle_actions[0].ended_at == report.lifecycle_actions[0].started_at
+    # At once: within EventBridge's delivery latency (the sandbox bus: 0.1 to 0.5 s).
+    [action] = report.lifecycle_actions
+    assert action.ended_at is not None
+    assert (action.ended_at - action.started_at).total_seconds() <= 0.5
 
 
 def test_standalone_task_under_wait_holds_until_it_exits(sandbox: SandboxFactory) -> None:
