@@ -23,6 +23,7 @@ from moto.moto_api import state_manager
 from local_aws import autoscaling as lifecycle
 from local_aws import ecs_states
 from local_aws.clock import RealClock, VirtualClock
+from local_aws.ecs_sim import EcsSimulator
 from tests.conftest import ACCOUNT, REGION, STATE_MACHINE_ARN
 
 ASL_FILE = Path(__file__).resolve().parents[2] / "infra" / "state_machine" / "drain_loop.asl.json"
@@ -190,6 +191,9 @@ def world(lambda_env, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     with mock_aws():
         lifecycle.install(clock=clock)
         ecs_states.install()
+        # ECS's API as documented (paging, limits, ClusterNotFoundException, task counts),
+        # with no scheduler running: tasks move only when a test moves them.
+        EcsSimulator(clock, region=REGION, account_id=ACCOUNT)
         # Hold task statuses still: they change only when a test (or ECS in the sandbox) says so.
         state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
         from drain_hook.adapters import clients

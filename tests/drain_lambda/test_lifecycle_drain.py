@@ -313,6 +313,7 @@ def test_deadline_stops_remaining_tasks_then_completes(world, handler, one_insta
     assert world.lifecycle_state(instance_id) == "Terminating:Wait"
     # The containers get their stop timeout: one is still STOPPING when the grace ends.
     world.set_task(CLUSTER, tasks[0], last="STOPPING", desired="STOPPED")
+    world.set_task(CLUSTER, tasks[1], last="STOPPED", desired="STOPPED")
 
     state = poll(handler, state, world)
     assert (state["done"], state["action"], state["tasks_remaining"]) == (True, "deadline", 1)
