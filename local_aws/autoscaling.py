@@ -124,9 +124,6 @@ POOL_STATES = POOL_READY_STATES | {
     "Warmed:Pending:Wait",
     "Warmed:Pending:Proceed",
 }
-WAIT_STATES = frozenset(
-    {"Pending:Wait", "Terminating:Wait", "Warmed:Pending:Wait", "Warmed:Terminating:Wait"}
-)
 
 Listener = Callable[[str, Any], None]
 

@@ -574,6 +574,10 @@ class Sandbox:
         pages = self.client("autoscaling").get_paginator("describe_scaling_activities")
         return [a for page in pages.paginate(**kwargs) for a in page["Activities"]]
 
+    def drop_activities(self, instance_id: str | None = None) -> int:
+        """Hide an instance's scaling activities (as if AWS had none); returns how many."""
+        return autoscaling.drop_activities(instance_id, region=self.region)
+
     def put_warm_pool(
         self,
         asg_name: str,
