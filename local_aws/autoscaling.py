@@ -535,14 +535,7 @@ def _settle_in_pool(
         activity.finish(_now())
     if pool is None or getattr(pool, "status", None) == "PendingDelete":
         # The pool went away meanwhile: the instance is terminated instead of kept.
-        _start_termination(
-            backend,
-            group,
-            instance_state,
-            f"At {cause_time(_now())} an instance was taken out of the warm pool in response "
-            "to a warm pool deletion.",
-            from_pool=True,
-        )
+        _start_termination(backend, group, instance_state, _pool_deletion_cause(), from_pool=True)
         return
     pool_state = pool.pool_state or "Stopped"
     if pool_state in ("Stopped", "Hibernated"):
@@ -588,6 +581,7 @@ def _abandon_launch(
         group.name, instance_state.instance.id, _now(), from_pool, "launch_abandoned", "ABANDON"
     )
     _notify(_state(backend), "instance_terminated", termination)
+    _drop_pool_if_deleted(group)
 
 
 def _launch(backend: Any, group: Any, count: int, *, into_pool: bool) -> list[Any]:
@@ -684,7 +678,7 @@ def _after_wait(backend: Any, wait: _Wait | None, last: LifecycleAction) -> None
     elif state == "Warmed:Pending:Wait":
         if abandoned and last.transition == LAUNCHING:
             _abandon_launch(backend, group, instance_state, activity, last)
-            _reconcile_pool(backend, group)
+            reconcile_pool(backend, group)
         else:
             # A TERMINATING hook on the way back to the pool: ABANDON, like CONTINUE, lets
             # the transition go on (UNCONFIRMED: the guide only covers terminations).
@@ -709,6 +703,46 @@ def _end(backend: Any, action: LifecycleAction, result: str, ended_by: str) -> N
         return
     wait = st.waits.pop(action.instance_id, None)
     _after_wait(backend, wait, action)
+
+
+def _force_terminate(backend: Any, group: Any, instance_state: Any, ended_by: str) -> None:
+    """Terminate now, deleting the instance's outstanding lifecycle actions (ForceDelete)."""
+    iid = instance_state.instance.id
+    _cancel_actions(backend, iid, ended_by)
+    for activity in log_for(backend).for_instance(iid):
+        if activity.in_progress:
+            activity.finish(_now())
+    from_pool = instance_state.lifecycle_state.startswith("Warmed:")
+    _remove_and_terminate(backend, group, instance_state)
+    termination = Termination(group.name, iid, _now(), from_pool, ended_by)
+    _notify(_state(backend), "instance_terminated", termination)
+
+
+def _pool_deletion_cause() -> str:
+    return (
+        f"At {cause_time(_now())} an instance was taken out of the warm pool in response to a "
+        "warm pool deletion."
+    )
+
+
+def delete_warm_pool(backend: Any, group: Any, *, force: bool) -> None:
+    """DeleteWarmPool: PendingDelete until the pooled instances are gone; ForceDelete: now."""
+    pool = getattr(group, "warm_pool", None)
+    if pool is None:
+        return
+    pooled = [s for s in group.instance_states if s.lifecycle_state.startswith("Warmed:")]
+    if force:
+        for state in pooled:
+            _force_terminate(backend, group, state, "warm_pool_deleted")
+        group.warm_pool = None
+        return
+    pool.status = "PendingDelete"
+    st = _state(backend)
+    for state in pooled:
+        # Instances still on their way into the pool are terminated once they settle.
+        if state.lifecycle_state in POOL_STATES and state.instance.id not in st.waits:
+            _start_termination(backend, group, state, _pool_deletion_cause(), from_pool=True)
+    _drop_pool_if_deleted(group)
 
 
 def _cancel_actions(backend: Any, instance_id: str, ended_by: str) -> None:
@@ -818,7 +852,7 @@ def _reconcile(backend: Any, group: Any) -> None:
                 _return_to_pool(backend, group, s, cause)
             else:
                 _start_termination(backend, group, s, cause)
-    _reconcile_pool(backend, group)
+    reconcile_pool(backend, group)
 
 
 def _reuse_on_scale_in(pool: Any) -> bool:
@@ -827,7 +861,7 @@ def _reuse_on_scale_in(pool: Any) -> bool:
     return value is True or str(value).lower() == "true"
 
 
-def _reconcile_pool(backend: Any, group: Any) -> None:
+def reconcile_pool(backend: Any, group: Any) -> None:
     """Launch into, or terminate from, the warm pool until it has its target size."""
     st = _state(backend)
     if _active_pool(group) is None:
@@ -1021,7 +1055,7 @@ def _wrap_group_update(original: Callable[..., None]) -> Callable[..., None]:
         original(self, *args, **kwargs)
         with _lock:
             # A new MaxSize changes the warm pool's size even when the desired capacity stays.
-            _reconcile_pool(self.autoscaling_backend, self)
+            reconcile_pool(self.autoscaling_backend, self)
 
     return update
 
@@ -1052,7 +1086,7 @@ def _request_termination(
                 "user request.",
                 from_pool=True,
             )
-            _reconcile_pool(backend, group)  # the pool launches a replacement
+            reconcile_pool(backend, group)  # the pool launches a replacement
             return activity
     if state.lifecycle_state != "InService":
         # Already on its way somewhere: nothing new starts (AWS reports the ongoing activity).
@@ -1161,18 +1195,7 @@ def _wrap_delete_group(original: Callable[..., ActionResult]) -> Callable[..., A
                 )
             # ForceDelete: every instance goes now, outstanding lifecycle actions are deleted.
             for state in list(group.instance_states):
-                iid = state.instance.id
-                _cancel_actions(backend, iid, "group_deleted")
-                for activity in log_for(backend).for_instance(iid):
-                    if activity.in_progress:
-                        activity.finish(_now())
-                from_pool = state.lifecycle_state.startswith("Warmed:")
-                _remove_and_terminate(backend, group, state)
-                _notify(
-                    _state(backend),
-                    "instance_terminated",
-                    Termination(group.name, iid, _now(), from_pool, "group_deleted"),
-                )
+                _force_terminate(backend, group, state, "group_deleted")
             group.warm_pool = None
             log_for(backend).mark_deleted(group.arn)
             hooks = backend.lifecycle_hooks

@@ -48,8 +48,14 @@ FINISHED = frozenset({"Successful", "Failed", "Cancelled"})
 _NAMESPACE = uuid.UUID("0b7f1c52-3e0e-4f55-9a4e-6d1b2c3a4f50")
 
 _installed = False
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 # Set by `local_aws.autoscaling` so that "now" is the sandbox's virtual clock.
-_now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+_now: Callable[[], datetime] = _utc_now
 
 
 def cause_time(when: datetime) -> str:

@@ -94,7 +94,7 @@ def _put_warm_pool(original: Any) -> Any:
             else:
                 pool.instance_reuse_policy = None
             pool.status = None
-            autoscaling._reconcile_pool(backend, group)
+            autoscaling.reconcile_pool(backend, group)
         return EmptyResult()
 
     return put_warm_pool
@@ -124,44 +124,9 @@ def _describe_warm_pool(self: Any) -> ActionResult:
 def _delete_warm_pool(self: Any) -> ActionResult:
     backend = self.autoscaling_backend
     group = _group(backend, self._get_param("AutoScalingGroupName"))
-    pool = getattr(group, "warm_pool", None)
-    if pool is None:
-        return EmptyResult()
     force = bool(self._get_bool_param("ForceDelete", False))
     with autoscaling._lock:
-        if force:
-            for state in _pooled(group):
-                iid = state.instance.id
-                autoscaling._cancel_actions(backend, iid, "warm_pool_deleted")
-                for activity in autoscaling.log_for(backend).for_instance(iid):
-                    if activity.in_progress:
-                        activity.finish(autoscaling._now())
-                autoscaling._remove_and_terminate(backend, group, state)
-                autoscaling._notify(
-                    autoscaling._state(backend),
-                    "instance_terminated",
-                    autoscaling.Termination(
-                        group.name, iid, autoscaling._now(), True, "warm_pool_deleted"
-                    ),
-                )
-            group.warm_pool = None
-            return EmptyResult()
-        pool.status = "PendingDelete"
-        st = autoscaling._state(backend)
-        now = autoscaling.cause_time(autoscaling._now())
-        for state in _pooled(group):
-            settled = state.lifecycle_state in autoscaling.POOL_STATES
-            if settled and state.instance.id not in st.waits:
-                autoscaling._start_termination(
-                    backend,
-                    group,
-                    state,
-                    f"At {now} an instance was taken out of the warm pool in response to a "
-                    "warm pool deletion.",
-                    from_pool=True,
-                )
-        # Instances still waiting to enter the pool are terminated once they settle.
-        autoscaling._drop_pool_if_deleted(group)
+        autoscaling.delete_warm_pool(backend, group, force=force)
     return EmptyResult()
 
 
