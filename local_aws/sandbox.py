@@ -196,6 +196,7 @@ class Sandbox:
             self.clock, seed=self.seed, timings=self._timings, region=self.region
         )
         autoscaling.subscribe(self._on_lifecycle, region=self.region)
+        autoscaling.configure(region=self.region, seed=self.seed)  # knob draws follow the seed
         self._patch_lambda_seams()
         return self
 

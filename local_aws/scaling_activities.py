@@ -140,7 +140,7 @@ class ActivityLog:
         """A new InProgress activity; ``record=False`` returns it without keeping it."""
         self.counter += 1
         activity = ScalingActivity(
-            activity_id=str(uuid.uuid5(_NAMESPACE, f"{asg_arn}/{self.counter}")),
+            activity_id=str(uuid.uuid5(_NAMESPACE, f"{asg_name}/{self.counter}")),
             asg_name=asg_name,
             asg_arn=asg_arn,
             description=description,
