@@ -1052,6 +1052,15 @@ def _wrap_group_set_desired(original: Callable[..., None]) -> Callable[..., None
 
 def _wrap_group_update(original: Callable[..., None]) -> Callable[..., None]:
     def update(self: Any, *args: Any, **kwargs: Any) -> None:
+        if not args and kwargs.get("desired_capacity") is None:
+            # UpdateAutoScalingGroup API reference: a MinSize above (MaxSize below) the group's
+            # current size sets DesiredCapacity to it. moto counts pooled instances as "size".
+            size = len(_group_members(self))
+            min_size, max_size = kwargs.get("min_size"), kwargs.get("max_size")
+            if min_size is not None and min_size > size:
+                kwargs["desired_capacity"] = min_size
+            elif max_size is not None and max_size < size:
+                kwargs["desired_capacity"] = max_size
         original(self, *args, **kwargs)
         with _lock:
             # A new MaxSize changes the warm pool's size even when the desired capacity stays.

@@ -312,3 +312,11 @@ def test_raising_max_size_grows_the_pool() -> None:
     assert len(_pool(asg)) == 9
     asg.update_auto_scaling_group(AutoScalingGroupName="g", MaxSize=12)
     assert len(_pool(asg)) == 11
+
+
+def test_min_size_above_the_group_size_raises_desired_capacity_not_counting_the_pool() -> None:
+    asg = make_group(size=1, hooks=())
+    asg.put_warm_pool(AutoScalingGroupName="g", MinSize=2)
+    asg.update_auto_scaling_group(AutoScalingGroupName="g", MinSize=2)
+    group = _group(asg)
+    assert group["DesiredCapacity"] == 2 and len(group["Instances"]) == 2
