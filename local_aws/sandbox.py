@@ -48,14 +48,17 @@ from local_aws import (
     events,
     faults,
     lambda_runtime,
+    other_hooks,
     stepfunctions,
     template,
+    warm_pools,
 )
 from local_aws.clock import RealClock, VirtualClock
 from local_aws.ecs_sim import EcsOptions, EcsSimulator, Timings
 from local_aws.events import DeliveryError, EventBus
 from local_aws.faults import FaultRule, Instrument
 from local_aws.lambda_runtime import LambdaRuntime
+from local_aws.timers import Timers
 
 # The Lambda's package lives in lambda/ (what is deployed); make it importable from a checkout.
 _LAMBDA_DIR = str(template.ROOT / "lambda")
@@ -163,6 +166,10 @@ class Sandbox:
         self.state_machine_arn = ""
         self.terminated: list[tuple[datetime, str]] = []
         self.listeners: list[Callable[[str, Any], None]] = []
+        # Auto Scaling extras (activities, warm pools, other hooks): see the block below.
+        self.timers = Timers(self.clock)
+        self.in_service_listeners: list[Callable[[str, str], None]] = []
+        self.hook_actors: list[other_hooks.EcsManagedDraining | other_hooks.CdkDrainHook] = []
 
     # --- set-up and tear-down --------------------------------------------------------------
 
@@ -203,6 +210,7 @@ class Sandbox:
         )
         self._wire_ecs()
         autoscaling.subscribe(self._on_lifecycle, region=self.region)
+        autoscaling.configure(region=self.region, seed=self.seed)  # knob draws follow the seed
         self._patch_lambda_seams()
         return self
 
@@ -494,9 +502,13 @@ class Sandbox:
     def _on_lifecycle(self, kind: str, payload: Any) -> None:
         if kind == "event":
             self.bus.put(payload)
-        elif kind == "terminated":
+        elif kind == "instance_terminated":
+            # Every EC2 instance the group terminates (held by hooks or not, pooled or not).
             self.terminated.append((self.clock.now(), payload.instance_id))
             self.sim.instance_terminated(payload.instance_id)
+        elif kind == "in_service":
+            for callback in list(self.in_service_listeners):
+                callback(payload.asg_name, payload.instance_id)
         for listener in self.listeners:
             listener(kind, payload)
 
@@ -536,6 +548,7 @@ class Sandbox:
         self.keeper.wait_quiet()
         progressed = self.sim.run_due()
         progressed |= bool(autoscaling.expire_due(region=self.region))
+        progressed |= self.timers.run_due()
         progressed |= self._put_status_events()
         progressed |= self.bus.deliver_due(self._deliver)
         progressed |= self.runtime.run_due()
@@ -546,7 +559,12 @@ class Sandbox:
         return [a for a in autoscaling.lifecycle_actions(region=self.region) if a.active]
 
     def _next_time(self, include_ecs: bool) -> datetime | None:
-        times = [self.keeper.next_wake(), self.bus.next_time(), self.runtime.next_time()]
+        times = [
+            self.keeper.next_wake(),
+            self.bus.next_time(),
+            self.runtime.next_time(),
+            self.timers.next_time(),
+        ]
         times += [min(a.heartbeat_deadline, a.global_deadline) for a in self._waiting_actions()]
         if include_ecs:
             times.append(self.sim.next_time())
@@ -705,3 +723,100 @@ class Sandbox:
             lam.put_function_event_invoke_config(FunctionName=name, **invoke_config)
         self.runtime.register(name, handler)
         return str(arn)
+
+    # --- Auto Scaling: activities, warm pools, other termination hooks ---------------------
+    # (local_aws/autoscaling.py, scaling_activities.py, warm_pools.py, other_hooks.py)
+
+    def configure_autoscaling(self, **knobs: Any) -> autoscaling.Knobs:
+        """Set Auto Scaling knobs (`autoscaling.Knobs`); the seed defaults to the sandbox's."""
+        knobs.setdefault("seed", self.seed)
+        return autoscaling.configure(region=self.region, **knobs)
+
+    def scaling_activities(self, asg_name: str | None = None) -> list[dict[str, Any]]:
+        """DescribeScalingActivities, every page (newest first, in-progress ones ahead)."""
+        kwargs = {"AutoScalingGroupName": asg_name} if asg_name else {}
+        pages = self.client("autoscaling").get_paginator("describe_scaling_activities")
+        return [a for page in pages.paginate(**kwargs) for a in page["Activities"]]
+
+    def drop_activities(self, instance_id: str | None = None) -> int:
+        """Hide an instance's scaling activities (as if AWS had none); returns how many."""
+        return autoscaling.drop_activities(instance_id, region=self.region)
+
+    def put_warm_pool(
+        self,
+        asg_name: str,
+        *,
+        min_size: int = 0,
+        max_group_prepared_capacity: int | None = None,
+        pool_state: str = "Stopped",
+        reuse_on_scale_in: bool = False,
+    ) -> None:
+        kwargs: dict[str, Any] = {
+            "AutoScalingGroupName": asg_name,
+            "MinSize": min_size,
+            "PoolState": pool_state,
+            "InstanceReusePolicy": {"ReuseOnScaleIn": reuse_on_scale_in},
+        }
+        if max_group_prepared_capacity is not None:
+            kwargs["MaxGroupPreparedCapacity"] = max_group_prepared_capacity
+        self.client("autoscaling").put_warm_pool(**kwargs)
+
+    def pooled_instances(self, asg_name: str) -> dict[str, str]:
+        """The group's warm pool instances -> Warmed:* state. Their ECS agent never registers."""
+        return warm_pools.pooled_instances(asg_name, region=self.region)
+
+    def on_in_service(self, callback: Callable[[str, str], None]) -> None:
+        """Call ``callback(asg_name, instance_id)`` when an instance goes InService.
+
+        The hook point for ECS registration: with ECS_WARM_POOLS_CHECK=true the agent registers
+        only once Auto Scaling reports the instance InService (never while it is pooled).
+        """
+        self.in_service_listeners.append(callback)
+
+    def add_ecs_managed_draining(
+        self,
+        asg_name: str,
+        cluster: str | None = None,
+        *,
+        heartbeat_timeout: int = 3600,
+        default_result: str = "CONTINUE",
+        **options: Any,
+    ) -> other_hooks.EcsManagedDraining:
+        """ECS managed instance draining's hook on the group, with ECS acting on it."""
+        actor = other_hooks.EcsManagedDraining(
+            asg_name=asg_name,
+            cluster=cluster or self.groups[asg_name],
+            timers=self.timers,
+            clock=self.clock,
+            region=self.region,
+            clients=self.client,
+            **options,
+        )
+        actor.put_hook(heartbeat_timeout, default_result)
+        actor.attach()
+        self.hook_actors.append(actor)
+        return actor
+
+    def add_cdk_drain_hook(
+        self,
+        asg_name: str,
+        cluster: str | None = None,
+        *,
+        drain_seconds: int = 300,
+        **options: Any,
+    ) -> other_hooks.CdkDrainHook:
+        """aws-cdk-lib's legacy LifecycleHookDrainHook on the group, with its Lambda acting."""
+        actor = other_hooks.CdkDrainHook(
+            asg_name=asg_name,
+            cluster=cluster or self.groups[asg_name],
+            timers=self.timers,
+            clock=self.clock,
+            region=self.region,
+            clients=self.client,
+            drain_seconds=drain_seconds,
+            **options,
+        )
+        actor.put_hook()
+        actor.attach()
+        self.hook_actors.append(actor)
+        return actor

@@ -162,7 +162,7 @@ def test_scale_in_holds_instances_and_emits_one_event_each() -> None:
     waiting = sorted(i for i, s in states.items() if s == "Terminating:Wait")
     assert len(waiting) == 2
     assert sorted(p["detail"]["EC2InstanceId"] for k, p in seen if k == "event") == waiting
-    tokens = {p["detail"]["LifecycleActionToken"] for _, p in seen}
+    tokens = {p["detail"]["LifecycleActionToken"] for k, p in seen if k == "event"}
     assert len(tokens) == 2
     # Capacity stays at the new desired count: no replacement is launched for held instances.
     group = asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]
