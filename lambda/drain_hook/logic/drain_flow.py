@@ -10,6 +10,7 @@ before the loop that owns it starts.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -131,7 +132,9 @@ def first_round(request: LifecycleRequest, settings: Settings, now: datetime) ->
         heartbeat_timeout_seconds=heartbeat_timeout,
         last_heartbeat_at=heartbeat_at,
     )
-    state = state.model_copy(update={"retry": retry_policy(state, settings)})
+    state = state.model_copy(
+        update={"retry": retry_policy(state, settings), "round_id": uuid.uuid4().hex}
+    )
     observation, state = _observe(state, instance, held=True if hook else None, write=write)
     plan = _verified(decide(state, observation, now, settings), state, observation, now, settings)
     if request.dry_run:

@@ -115,6 +115,9 @@ class DrainState(BaseModel):
     polls: StrictInt = Field(default=0, ge=0)
     polls_in_execution: StrictInt = Field(default=0, ge=0)
     execution_name: StrictStr | None = None
+    # Which first round started the loop: two deliveries of one event never build the same
+    # input, so StartExecution's "same name and input" idempotency can't hide a duplicate.
+    round_id: StrictStr | None = None
     execution_generation: StrictInt = Field(default=0, ge=0)
     service_strategies: dict[str, Literal["REPLICA", "DAEMON"]] = Field(default_factory=dict)
     retry: RetryPolicy | None = None

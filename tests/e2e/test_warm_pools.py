@@ -1,10 +1,6 @@
-"""The drain Lambda (lambda/drain_hook) against warm pool lifecycle waits, end to end.
-
-Both are expected failures of the product as it stands: it treats any LifecycleState other than
-Terminating:Wait as "lifecycle ended" and stops without completing, so the hook holds the
-instance until its heartbeat timeout. They are strict: once the product handles the warmed
-waits they pass, and the marks must go.
-"""
+"""The drain against warm-pool lifecycle waits, end to end: a pooled instance being terminated
+(Warmed:Terminating:Wait, never registered with ECS) is released at once; an instance going back
+to the pool (ReuseOnScaleIn, Warmed:Pending:Wait) is drained like a termination."""
 
 from __future__ import annotations
 
@@ -14,11 +10,6 @@ import pytest
 
 from local_aws import autoscaling
 from local_aws.sandbox import Sandbox
-
-PRODUCT_GAP = (
-    "product: drain_hook.logic.decision treats Warmed:* wait states as 'lifecycle ended' "
-    "and never completes the action"
-)
 
 
 @pytest.fixture
@@ -32,7 +23,6 @@ def sb() -> Iterator[Sandbox]:
         yield sandbox
 
 
-@pytest.mark.xfail(strict=True, reason=PRODUCT_GAP)
 def test_pooled_termination_is_completed_promptly(sb: Sandbox) -> None:
     sb.put_warm_pool("c1-asg", max_group_prepared_capacity=3)
     [pooled] = sb.pooled_instances("c1-asg")
@@ -43,7 +33,6 @@ def test_pooled_termination_is_completed_promptly(sb: Sandbox) -> None:
     assert action.ended_by == "complete"  # nothing to drain: no container instance
 
 
-@pytest.mark.xfail(strict=True, reason=PRODUCT_GAP)
 def test_instance_returning_to_the_pool_is_drained_then_completed(sb: Sandbox) -> None:
     sb.put_warm_pool("c1-asg", max_group_prepared_capacity=2, reuse_on_scale_in=True)
     [victim] = sb.scale_in_candidates("c1-asg", 1)
