@@ -73,17 +73,8 @@ HANDLER = "drain_hook.handler.lambda_handler"
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
 
 # The Lambda's environment in the sandbox (docs/lambda-contract.md); quiet logs, no EMF spam.
+# The tunables come from the synthesized stack (what `cdk deploy` ships); only logging is quieter.
 DEFAULT_LAMBDA_ENV = {
-    "POLL_INTERVAL_FIRST_SECONDS": "15",
-    "POLL_INTERVAL_MAX_SECONDS": "120",
-    "MAX_DRAIN_SECONDS": "7200",
-    "STANDALONE_TASKS": "wait",
-    "STANDALONE_GRACE_SECONDS": "600",
-    "DAEMON_TASKS_HOLD_INSTANCE": "true",
-    "AT_DEADLINE": "stop_tasks",
-    "DEADLINE_STOP_GRACE_SECONDS": "45",
-    "RETRY_MODE": "adaptive",
-    "RETRY_MAX_ATTEMPTS": "8",
     "POWERTOOLS_SERVICE_NAME": "ecs-drain-hook",
     "POWERTOOLS_METRICS_NAMESPACE": "EcsDrainHook",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -168,7 +159,10 @@ class Sandbox:
         self.listeners: list[Callable[[str, Any], None]] = []
         # Auto Scaling extras (activities, warm pools, other hooks): see the block below.
         self.timers = Timers(self.clock)
-        self.in_service_listeners: list[Callable[[str, str], None]] = []
+        self.in_service_listeners: list[Callable[[str, str], None]] = [
+            self._register_when_in_service
+        ]
+        self._instance_resources: dict[str, tuple[int, int]] = {}
         self.hook_actors: list[other_hooks.EcsManagedDraining | other_hooks.CdkDrainHook] = []
 
     # --- set-up and tear-down --------------------------------------------------------------
@@ -394,9 +388,23 @@ class Sandbox:
             hook["NotificationMetadata"] = json.dumps({"cluster": cluster})
         asg.put_lifecycle_hook(**hook)
         self.groups[asg_name] = cluster
+        self._instance_resources[asg_name] = (cpu, memory)
         for iid in self.group_instances(asg_name):
             self.register_instance(cluster, iid, cpu=cpu, memory=memory)
         return asg_name
+
+    def _register_when_in_service(self, asg_name: str, ec2_instance_id: str) -> None:
+        """The ECS agent registers an instance once Auto Scaling reports it InService (with
+        ECS_WARM_POOLS_CHECK=true, never while it sits in a warm pool): replacements and
+        instances leaving the pool join the cluster this way."""
+        cluster = self.groups.get(asg_name)
+        if cluster is None:
+            return
+        known = self.sim.backend.container_instances.get(cluster, {}).values()
+        if any(ci.ec2_instance_id == ec2_instance_id for ci in known):
+            return
+        cpu, memory = self._instance_resources.get(asg_name, (2048, 4096))
+        self.register_instance(cluster, ec2_instance_id, cpu=cpu, memory=memory)
 
     def group_instances(self, asg_name: str, state: str | None = "InService") -> list[str]:
         group = self.client("autoscaling").describe_auto_scaling_groups(

@@ -221,14 +221,11 @@ def test_managed_draining_completes_pooled_terminations_at_once(sb: Sandbox) -> 
 
 
 def test_in_service_hook_point_registers_only_instances_leaving_the_pool(sb: Sandbox) -> None:
+    """The sandbox registers a container instance when the instance goes InService (as the ECS
+    agent does with ECS_WARM_POOLS_CHECK=true), never while it is pooled."""
     asg = _cluster(sb, instances=1)
     registered: list[str] = []
-
-    def register(group: str, instance_id: str) -> None:
-        sb.register_instance(sb.groups[group], instance_id)
-        registered.append(instance_id)
-
-    sb.on_in_service(register)
+    sb.on_in_service(lambda _group, instance_id: registered.append(instance_id))
     sb.put_warm_pool(asg, max_group_prepared_capacity=3)
     pooled = list(sb.pooled_instances(asg))
     assert len(pooled) == 2 and registered == []  # pooled: the agent waits for InService
