@@ -1,7 +1,9 @@
-"""Builds the CDK app from context; shared by app.py and the tests."""
+"""Builds the CDK app from context; shared by app.py, the tests and the local sandbox."""
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,14 +14,30 @@ from infra.config import AppConfig
 from infra.stacks import DrainHookStack
 
 
-def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> cdk.App:
+def build_app(
+    context: Mapping[str, Any] | None = None,
+    outdir: str | None = None,
+    *,
+    progress: bool = False,
+) -> cdk.App:
     """An App holding one DrainHookStack, checked by cdk-nag at synth.
 
-    With context=None the CDK CLI's context (cdk.json and -c flags) is used.
+    With context=None the CDK CLI's context (cdk.json and -c flags) is used. progress=True
+    prints each step to stderr (the CLI shows it; synth is otherwise silent for seconds).
     """
+    started = time.monotonic()
+
+    def step(message: str) -> None:
+        if progress:
+            print(
+                f"ecs-drain-hook: {message} ({time.monotonic() - started:.1f} s)", file=sys.stderr
+            )
+
     app = cdk.App(context=dict(context) if context is not None else None, outdir=outdir)
     config = AppConfig.from_context(app.node.try_get_context)
+    step(f"context read: {config.stack_name} ({'demo' if config.demo else 'attach'} mode)")
     DrainHookStack(app, config.stack_name, config=config)
+    step("stack built; synth runs cdk-nag (AwsSolutions) and writes cdk.out")
     # Unacknowledged AwsSolutions findings fail the synth.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
