@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,19,20,21
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 # Unit and property tests: no CDK synth, no sandbox end-to-end run, no wheel build.
-FAST_TESTS := tests/drain_lambda tests/local_aws tests/infra -m "not synth and not slow"
+FAST_TESTS := tests/infra tests/packaging tests/drain_lambda/test_decision.py \
+	tests/drain_lambda/test_config_and_requests.py -m "not synth and not slow"
 
 .PHONY: help venv test test-fast lint demo bench synth cdk deploy destroy clean
 
