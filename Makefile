@@ -37,12 +37,12 @@ venv: $(STAMP)
 
 # The embedded local AWS: a scale-in drained end to end, no account needed (DEMO_ARGS="--help").
 demo: $(STAMP)
-	$(BIN)/python -m local_aws.demo $(DEMO_ARGS)
+	ECS_DRAIN_HOOK_PROGRESS=1 $(BIN)/python -m local_aws.demo $(DEMO_ARGS)
 
 # Benchmarks print figures and assert nothing about time (BENCH_ARGS="--quick" for a short run).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.cold_start
-	$(BIN)/python -m benchmarks.scale_in $(BENCH_ARGS)
+	ECS_DRAIN_HOOK_PROGRESS=1 $(BIN)/python -m benchmarks.scale_in $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
