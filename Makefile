@@ -1,4 +1,5 @@
-# Every target sets up what it needs: a fresh machine needs only Python 3.11+ and Node 18+.
+# Every target sets up what it needs: a fresh machine needs only Python 3.11+ and Node 20+
+# (aws-cdk-lib 2.275.0's jsii runtime supports Node 22 and 24 and warns on 20: see README).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,32 +7,42 @@ STAMP := $(VENV)/.installed
 # jsii reads a list of Node major versions whose end-of-life banner to silence.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,19,20,21
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+# Unit and property tests: no CDK synth, no sandbox end-to-end run, no wheel build.
+FAST_TESTS := tests/infra tests/packaging tests/drain_lambda/test_decision.py \
+	tests/drain_lambda/test_config_and_requests.py -m "not synth and not slow"
 
-.PHONY: help venv test lint demo bench synth deploy destroy clean
+.PHONY: help venv test test-fast lint demo bench synth cdk deploy destroy clean
 
 help:
-	@echo "make demo   - run a scale-in drain end to end on the embedded local AWS (no account needed)"
-	@echo "make test   - lint and run every test"
-	@echo "make bench  - cold start and scale-in benchmarks (figures, BENCH_ARGS='--quick')"
-	@echo "make synth  - synthesize offline into cdk.out/ (CDK_ARGS='-c demo=true' by default)"
-	@echo "make deploy - cdk deploy (needs AWS credentials; pass CDK_ARGS='-c ...')"
-	@echo "make destroy - cdk destroy (same CDK_ARGS as deploy)"
+	@echo "make demo      - run a scale-in drain end to end on the embedded local AWS (no account needed)"
+	@echo "make test      - lint and run every test (what CI runs)"
+	@echo "make test-fast - lint and the unit and property tests (under a minute)"
+	@echo "make bench     - cold start and scale-in benchmarks (figures, BENCH_ARGS='--quick')"
+	@echo "make synth     - synthesize offline into cdk.out/ (CDK_ARGS='-c demo=true' by default)"
+	@echo "make cdk ARGS='diff -c demo=true' - any cdk command, with the venv and the pinned CLI"
+	@echo "make deploy    - cdk deploy (needs AWS credentials; pass CDK_ARGS='-c ...')"
+	@echo "make destroy   - cdk destroy (same CDK_ARGS as deploy)"
 
-$(STAMP): requirements.txt requirements-dev.txt
+# pip prints each package as it goes (no --quiet): a first install takes minutes.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@echo "== creating $(VENV) and installing the pinned packages (first run: a few minutes)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt
+	@echo "== installing this repository as the ecs_drain_hook package (editable)"
+	$(BIN)/pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+	@echo "== $(VENV) ready"
 
 venv: $(STAMP)
 
 # The embedded local AWS: a scale-in drained end to end, no account needed (DEMO_ARGS="--help").
 demo: $(STAMP)
-	$(BIN)/python -m local_aws.demo $(DEMO_ARGS)
+	ECS_DRAIN_HOOK_PROGRESS=1 $(BIN)/python -m local_aws.demo $(DEMO_ARGS)
 
 # Benchmarks print figures and assert nothing about time (BENCH_ARGS="--quick" for a short run).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.cold_start
-	$(BIN)/python -m benchmarks.scale_in $(BENCH_ARGS)
+	ECS_DRAIN_HOOK_PROGRESS=1 $(BIN)/python -m benchmarks.scale_in $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -40,17 +51,25 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+test-fast: lint
+	$(BIN)/python -m pytest $(FAST_TESTS)
+
 # The CDK CLI is pinned in package.json; cdk.json runs `python3 app.py`, so the venv comes first.
 NPM_STAMP := node_modules/.installed
 CDK := PATH="$(abspath $(BIN)):$$PATH" npx --no-install cdk
 CDK_ARGS ?=
+ARGS ?= --help
 
 $(NPM_STAMP): package.json package-lock.json
+	@echo "== installing the pinned CDK CLI (npm ci)"
 	npm ci --no-audit --no-fund
 	touch $(NPM_STAMP)
 
 synth: $(STAMP) $(NPM_STAMP)
 	$(CDK) synth --quiet $(or $(CDK_ARGS),-c demo=true)
+
+cdk: $(STAMP) $(NPM_STAMP)
+	$(CDK) $(ARGS)
 
 deploy: $(STAMP) $(NPM_STAMP)
 	$(CDK) deploy $(CDK_ARGS)
@@ -59,4 +78,4 @@ destroy: $(STAMP) $(NPM_STAMP)
 	$(CDK) destroy $(CDK_ARGS)
 
 clean:
-	rm -rf $(VENV) cdk.out node_modules .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) cdk.out node_modules build .pytest_cache .ruff_cache .hypothesis

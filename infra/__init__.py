@@ -1,1 +1,1 @@
-"""CDK app for ecs-drain-hook: the reusable EcsDrainHook construct and the stack app.py builds."""
+"""This repository's CDK app (context keys, attach and demo stacks), using ecs_drain_hook."""

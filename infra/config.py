@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from infra.settings import DrainSettings, SettingsError
+from ecs_drain_hook import HookTiming, SettingsError, Tunables
 
 ATTACH_USAGE = "-c cluster_name=<ECS cluster> -c asg_names=<group>[,<group>...]"
 DEMO_USAGE = "-c demo=true"
@@ -34,12 +34,15 @@ class AppConfig:
     stack_name: str
     cluster_name: str | None
     asg_names: tuple[str, ...]
-    settings: DrainSettings
+    tunables: Tunables
+    heartbeat_timeout_seconds: int | None
+    timing: HookTiming
     hook_name: str
     alarm_topic_arn: str | None
     log_retention_days: int
     reserved_concurrency: int | None
     managed_draining: bool | None
+    powertools_layer_arn: str | None
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> AppConfig:
@@ -102,37 +105,39 @@ class AppConfig:
         reserved = _int(get, "reserved_concurrency", default=None)
         if reserved is not None and reserved < 1:
             raise ContextError("-c reserved_concurrency must be at least 1")
+        tunables = _tunables(get)
+        heartbeat = _int(get, "heartbeat_timeout_seconds", default=None)
+        try:
+            timing = HookTiming.derive(tunables, heartbeat)
+        except SettingsError as error:
+            raise ContextError(f"bad drain setting (-c <name>=<value>): {error}") from None
 
         return cls(
             demo=demo,
             stack_name=stack_name,
             cluster_name=cluster_name,
             asg_names=asg_names,
-            settings=_settings(get),
+            tunables=tunables,
+            heartbeat_timeout_seconds=heartbeat,
+            timing=timing,
             hook_name=_str(get, "hook_name") or "ecs-drain-hook",
             alarm_topic_arn=alarm_topic_arn,
             log_retention_days=retention,
             reserved_concurrency=reserved,
             managed_draining=None if managed is None else managed == "enabled",
+            powertools_layer_arn=_str(get, "powertools_layer_arn"),
         )
 
 
-def _settings(get: Callable[[str], Any]) -> DrainSettings:
-    """Tunables: each DrainSettings field is a context key of the same name."""
-    values: dict[str, Any] = {}
-    for field in fields(DrainSettings):
-        raw = get(field.name)
-        if raw is None or raw == "":
-            continue
-        kind = str(field.type)
-        if kind.startswith("int"):
-            values[field.name] = _int(get, field.name, default=None)
-        elif kind == "bool":
-            values[field.name] = _bool(get, field.name, default=False)
-        else:
-            values[field.name] = str(raw).strip()
+def _tunables(get: Callable[[str], Any]) -> Tunables:
+    """The Lambda's tunables: each Tunables field is a context key of the same name."""
+    values = {}
+    for spec in fields(Tunables):
+        raw = get(spec.name)
+        if raw is not None and raw != "":
+            values[spec.name] = raw
     try:
-        return DrainSettings(**values)
+        return Tunables.from_values(values)
     except SettingsError as error:
         raise ContextError(f"bad drain setting (-c <name>=<value>): {error}") from None
 

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Annotations, Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack
+import jsii
+from aws_cdk import (
+    Annotations,
+    AspectPriority,
+    Aspects,
+    Aws,
+    CfnOutput,
+    CfnResource,
+    Duration,
+    Fn,
+    IAspect,
+    RemovalPolicy,
+    Stack,
+)
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-from constructs import Construct
+from constructs import Construct, IConstruct
 
+from ecs_drain_hook import EcsDrainHook
 from infra.config import LOG_RETENTION_DAYS, AppConfig
-from infra.constructs import EcsDrainHook
-from infra.constructs.acknowledgements import acknowledge_demo_findings
+from infra.stacks.demo_findings import acknowledge_demo_findings
 
 MANUAL_EVENT_FILE = "events/manual-dry-run.json"
 # RetentionDays lists the same periods as CloudWatch Logs, in the same order (INFINITE last).
@@ -50,7 +63,8 @@ class DrainHookStack(Stack):
             "DrainHook",
             cluster=cluster,
             auto_scaling_groups=groups,
-            settings=config.settings,
+            tunables=config.tunables,
+            heartbeat_timeout_seconds=config.heartbeat_timeout_seconds,
             hook_name=config.hook_name,
             alarm_topic=topic,
             log_retention=RETENTION[config.log_retention_days],
@@ -59,6 +73,7 @@ class DrainHookStack(Stack):
             reserved_concurrency=config.reserved_concurrency,
             # Demo mode disables managed draining itself; attach mode has only the user's word.
             managed_draining=False if config.demo else config.managed_draining,
+            powertools_layer_arn=config.powertools_layer_arn,
         )
         self._outputs()
 
@@ -103,6 +118,14 @@ class DrainHookStack(Stack):
             ),
             traffic_type=ec2.FlowLogTrafficType.REJECT,
         )
+        # The recommended flag @aws-cdk/aws-ec2:restrictDefaultSecurityGroup adds a custom
+        # resource that strips the default security group's rules; its handler lists its role in
+        # DependsOn as well as in a GetAtt (cfn-lint W3005). The GetAtt alone orders them.
+        provider = self.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
+        if provider is not None:
+            handler = provider.node.find_child("Handler")
+            assert isinstance(handler, CfnResource)
+            handler.add_deletion_override("DependsOn")
         cluster = ecs.Cluster(
             self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
         )
@@ -197,7 +220,7 @@ class DrainHookStack(Stack):
                 ),
             ),
         )
-        ecs.Ec2Service(
+        service = ecs.Ec2Service(
             self,
             "SampleService",
             cluster=cluster,
@@ -212,12 +235,25 @@ class DrainHookStack(Stack):
             ],
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
         )
+        # A service whose strategy names the capacity provider fails to create before the
+        # cluster's capacity provider association exists, and CloudFormation sees no reference
+        # between them (aws-cdk-lib creates the association late, in an aspect).
+        Aspects.of(cluster).add(
+            _DependOnCapacityProviderAssociation(cluster, service),
+            priority=AspectPriority.READONLY,
+        )
 
     def _outputs(self) -> None:
         hook = self.drain_hook
         CfnOutput(self, "FunctionName", value=hook.function.function_name)
         CfnOutput(self, "StateMachineArn", value=hook.state_machine.state_machine_arn)
         CfnOutput(self, "DeadLetterQueueUrl", value=hook.dead_letter_queue.queue_url)
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            description="CloudWatch dashboard of the drains, the wait loop and the dead letters",
+            value=hook.dashboard_url,
+        )
         CfnOutput(
             self,
             "ManualInvokeCommand",
@@ -252,3 +288,16 @@ class DrainHookStack(Stack):
                     ],
                 ),
             )
+
+
+@jsii.implements(IAspect)
+class _DependOnCapacityProviderAssociation:
+    """Adds DependsOn from the service to the cluster's ClusterCapacityProviderAssociations."""
+
+    def __init__(self, cluster: ecs.Cluster, service: ecs.Ec2Service) -> None:
+        self._cluster = cluster
+        self._service = service
+
+    def visit(self, node: IConstruct) -> None:
+        if isinstance(node, ecs.CfnClusterCapacityProviderAssociations):
+            self._service.node.add_dependency(node)

@@ -1,4 +1,9 @@
-"""Synthesize each mode once per session: synth is slow (jsii + Node), assertions are cheap."""
+"""Synthesize each mode once per session: synth is slow (jsii + Node), assertions are cheap.
+
+Every synth runs under cdk.json's context: the recommended feature flags of the pinned
+aws-cdk-lib, as `cdk synth` would. Tests that synthesize are marked `synth` (here, from the
+fixtures they use, or explicitly), so `make test-fast` can leave them out.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,18 @@ GROUPS = ("prod-asg-a", "prod-asg-b")
 TOPIC_ARN = "arn:aws:sns:eu-west-1:111122223333:ops-alarms"
 
 
+SYNTH_FIXTURES = {"attach", "demo", "synth"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents and SYNTH_FIXTURES & set(
+            getattr(item, "fixturenames", ())
+        ):
+            item.add_marker(pytest.mark.synth)
+
+
 def cdk_json_context() -> dict[str, Any]:
     """The feature flags `cdk synth` would pass, so tests synthesize what the CLI does."""
     return dict(json.loads((REPO / "cdk.json").read_text())["context"])
@@ -39,10 +56,14 @@ class Synth:
     def resources(self, type_: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.template["Resources"].items() if v["Type"] == type_}
 
-    def one(self, type_: str) -> tuple[str, dict[str, Any]]:
-        found = self.resources(type_)
+    def one(self, type_: str, prefix: str = "") -> tuple[str, dict[str, Any]]:
+        found = {k: v for k, v in self.resources(type_).items() if k.startswith(prefix)}
         assert len(found) == 1, f"expected one {type_}, found {sorted(found)}"
         return next(iter(found.items()))
+
+    def drain_function(self) -> tuple[str, dict[str, Any]]:
+        """The drain Lambda (the demo also has aws-cdk-lib's default-SG custom resource)."""
+        return self.one("AWS::Lambda::Function", "DrainHookDrainFunction")
 
 
 def synthesize(context: Mapping[str, Any], outdir: Path) -> Synth:

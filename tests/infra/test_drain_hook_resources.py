@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from infra.constructs.drain_function import powertools_parameter_name
-from infra.constructs.drain_state_machine import ASL_FILE
-from infra.settings import DrainSettings
+from ecs_drain_hook import HookTiming, Tunables, contract
+from ecs_drain_hook.package_files import asl_path
+from ecs_drain_hook.powertools import PUBLISHED_REGIONS, parameter_name
+from ecs_drain_hook.timing import (
+    CONTAINER_INSTANCE_DELIVERY,
+    LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS,
+    LAMBDA_ASYNC_RETRY_ATTEMPTS,
+    LIFECYCLE_DELIVERY,
+    LOOP_END_DELIVERY,
+    first_heartbeat_bound_seconds,
+)
+from tests.infra import event_ruler
+from tests.infra.cfn_eval import STACK_UUID, evaluate, pseudo
 from tests.infra.conftest import CLUSTER, GROUPS, TOPIC_ARN, Synth
 from tests.infra.test_events_folder import load_event
 
-ATTACH_SETTINGS = DrainSettings(max_drain_seconds=14400)
-DEMO_SETTINGS = DrainSettings()
+ATTACH_TUNABLES = Tunables(max_drain_seconds=14400)
+DEMO_TUNABLES = Tunables()
 
 
-def settings_for(synth: Synth) -> DrainSettings:
-    return DEMO_SETTINGS if synth.stack_name == "EcsDrainHookDemo" else ATTACH_SETTINGS
+def tunables_for(synth: Synth) -> Tunables:
+    return DEMO_TUNABLES if synth.stack_name == "EcsDrainHookDemo" else ATTACH_TUNABLES
+
+
+def timing_for(synth: Synth) -> HookTiming:
+    return HookTiming.derive(tunables_for(synth))
 
 
 def cluster_ref(synth: Synth) -> object:
@@ -36,6 +51,30 @@ def group_refs(synth: Synth) -> list[object]:
     return [{"Ref": logical_id}]
 
 
+def rule(synth: Synth, name: str) -> dict[str, Any]:
+    (found,) = [
+        r
+        for k, r in synth.resources("AWS::Events::Rule").items()
+        if k.startswith(f"DrainHookRules{name}")
+    ]
+    return found
+
+
+def rendered(synth: Synth, value: Any) -> Any:
+    """The value as CloudFormation would render it in a made-up account and Region."""
+    refs = pseudo(synth.stack_name)
+    if synth.stack_name == "EcsDrainHookDemo":
+        (cluster_id, _) = synth.one("AWS::ECS::Cluster")
+        refs[cluster_id] = "demo-cluster"
+        refs[f"{cluster_id}.Arn"] = "arn:aws:ecs:eu-west-1:111122223333:cluster/demo-cluster"
+    return evaluate(value, refs, synth.template.get("Mappings"))
+
+
+def state_machine_name(synth: Synth) -> str:
+    (_, sm) = synth.one("AWS::StepFunctions::StateMachine")
+    return rendered(synth, sm["Properties"]["StateMachineName"])
+
+
 # --- lifecycle hooks -----------------------------------------------------------------------
 
 
@@ -45,7 +84,7 @@ def test_one_terminating_hook_per_group(synth: Synth) -> None:
     assert sorted(json.dumps(h["Properties"]["AutoScalingGroupName"]) for h in hooks.values()) == (
         sorted(json.dumps(g) for g in groups)
     )
-    heartbeat = settings_for(synth).heartbeat_timeout()
+    heartbeat = timing_for(synth).heartbeat_timeout_seconds
     for hook in hooks.values():
         props = hook["Properties"]
         assert props["LifecycleHookName"] == "ecs-drain-hook"
@@ -67,26 +106,27 @@ def test_hook_metadata_names_the_cluster(attach: Synth, demo: Synth) -> None:
     }
 
 
-def test_heartbeat_fits_the_global_timeout(synth: Synth) -> None:
-    settings = settings_for(synth)
+def test_heartbeat_fits_the_global_timeout_and_the_delivery_delay(synth: Synth) -> None:
+    timing = timing_for(synth)
     (hook, *_) = synth.resources("AWS::AutoScaling::LifecycleHook").values()
     heartbeat = hook["Properties"]["HeartbeatTimeout"]
     assert 30 <= heartbeat <= 7200
-    # Global timeout = min(48 h, 100 x heartbeat) must outlast the longest drain.
-    assert min(48 * 3600, 100 * heartbeat) >= settings.hold_seconds > settings.max_drain_seconds
-    # A heartbeat is recorded on every poll: the timer must outlast the longest wait.
-    assert heartbeat > settings.poll_interval_max_seconds
+    # Global timeout = min(48 h, 100 x heartbeat) must outlast the longest hold.
+    max_drain = tunables_for(synth).max_drain_seconds
+    assert min(48 * 3600, 100 * heartbeat) >= timing.hold_seconds > max_drain
+    # The first heartbeat comes from the Lambda's first run, after the longest delivery.
+    assert heartbeat > first_heartbeat_bound_seconds()
 
 
-# --- EventBridge rule, target, retry, DLQ -------------------------------------------------------
+# --- EventBridge rules, targets, retry, DLQ ---------------------------------------------------
 
 
-def test_rule_matches_only_these_groups_and_hook(synth: Synth) -> None:
-    (_, rule) = synth.one("AWS::Events::Rule")
-    assert rule["Properties"]["State"] == "ENABLED"
-    assert rule["Properties"]["EventPattern"] == {
-        "source": ["aws.autoscaling"],
-        "detail-type": ["EC2 Instance-terminate Lifecycle Action"],
+def test_lifecycle_rule_matches_only_these_groups_and_hook(synth: Synth) -> None:
+    lifecycle = rule(synth, "LifecycleRule")
+    assert lifecycle["Properties"]["State"] == "ENABLED"
+    assert lifecycle["Properties"]["EventPattern"] == {
+        "source": [contract.LIFECYCLE_SOURCE],
+        "detail-type": [contract.LIFECYCLE_DETAIL_TYPE],
         "detail": {
             "AutoScalingGroupName": group_refs(synth),
             "LifecycleHookName": ["ecs-drain-hook"],
@@ -94,11 +134,51 @@ def test_rule_matches_only_these_groups_and_hook(synth: Synth) -> None:
     }
 
 
-def test_rule_pattern_matches_a_real_event(attach: Synth) -> None:
+def test_container_instance_rule_matches_only_instances_we_drain(synth: Synth) -> None:
+    pattern = rendered(synth, rule(synth, "ContainerInstanceRule")["Properties"]["EventPattern"])
+    cluster_arn = pattern["detail"]["clusterArn"][0]
+    assert pattern == {
+        "source": [contract.ECS_SOURCE],
+        "detail-type": [contract.CONTAINER_INSTANCE_DETAIL_TYPE],
+        "detail": {"clusterArn": [cluster_arn], "attributes": {"name": [contract.DRAIN_ATTRIBUTE]}},
+    }
+    assert cluster_arn.startswith("arn:aws:ecs:eu-west-1:111122223333:cluster/")
+    attributes = [{"name": "ecs.capability.docker-remote-api.1.17"}]
+    event = {
+        "source": "aws.ecs",
+        "detail-type": contract.CONTAINER_INSTANCE_DETAIL_TYPE,
+        "detail": {
+            "clusterArn": cluster_arn,
+            "attributes": [
+                *attributes,
+                {"name": contract.DRAIN_ATTRIBUTE, "value": "2026-01-15T10:00:00Z"},
+            ],
+            "runningTasksCount": 0,
+        },
+    }
+    assert event_ruler.matches(pattern, event)
+    not_ours = {**event, "detail": {**event["detail"], "attributes": attributes}}
+    assert not event_ruler.matches(pattern, not_ours)
+    other_cluster = {**event["detail"], "clusterArn": cluster_arn + "-other"}
+    assert not event_ruler.matches(pattern, {**event, "detail": other_cluster})
+
+
+def test_loop_end_rule_matches_bad_ends_of_this_state_machine(synth: Synth) -> None:
+    pattern = rendered(synth, rule(synth, "LoopEndRule")["Properties"]["EventPattern"])
+    arn = f"arn:aws:states:eu-west-1:111122223333:stateMachine:{state_machine_name(synth)}"
+    assert pattern == {
+        "source": [contract.STATES_SOURCE],
+        "detail-type": [contract.EXECUTION_STATUS_DETAIL_TYPE],
+        "detail": {"stateMachineArn": [arn], "status": list(contract.LOOP_BAD_ENDS)},
+    }
+
+
+def test_lifecycle_rule_pattern_matches_a_real_event(attach: Synth) -> None:
     from moto.events.models import EventPattern
 
-    (_, rule) = attach.one("AWS::Events::Rule")
-    pattern = EventPattern.load(json.dumps(rule["Properties"]["EventPattern"]))
+    pattern = EventPattern.load(
+        json.dumps(rule(attach, "LifecycleRule")["Properties"]["EventPattern"])
+    )
     event = load_event("lifecycle-terminate.json")
     event["detail"]["AutoScalingGroupName"] = GROUPS[1]
     assert pattern.matches_event(event)
@@ -111,25 +191,50 @@ def test_rule_pattern_matches_a_real_event(attach: Synth) -> None:
     assert not pattern.matches_event(launch)
 
 
-def test_rule_targets_the_function_with_retry_and_dlq(synth: Synth) -> None:
-    (_, rule) = synth.one("AWS::Events::Rule")
-    (function_id, _) = synth.one("AWS::Lambda::Function")
+@pytest.mark.parametrize(
+    ("name", "delivery"),
+    [
+        ("LifecycleRule", LIFECYCLE_DELIVERY),
+        ("ContainerInstanceRule", CONTAINER_INSTANCE_DELIVERY),
+        ("LoopEndRule", LOOP_END_DELIVERY),
+    ],
+)
+def test_rules_target_the_function_with_retry_and_dlq(synth: Synth, name: str, delivery) -> None:
+    (function_id, _) = synth.drain_function()
     (queue_id, _) = synth.one("AWS::SQS::Queue")
-    (target,) = rule["Properties"]["Targets"]
+    (target,) = rule(synth, name)["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert target["RetryPolicy"] == {
-        "MaximumEventAgeInSeconds": settings_for(synth).heartbeat_timeout(),
-        "MaximumRetryAttempts": 8,
+        "MaximumEventAgeInSeconds": delivery.max_event_age_seconds,
+        "MaximumRetryAttempts": delivery.retry_attempts,
     }
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+    (rule_id,) = [
+        k for k in synth.resources("AWS::Events::Rule") if k.startswith(f"DrainHookRules{name}")
+    ]
     Template.from_json(synth.template).has_resource_properties(
         "AWS::Lambda::Permission",
         {
             "Action": "lambda:InvokeFunction",
             "Principal": "events.amazonaws.com",
             "FunctionName": {"Fn::GetAtt": [function_id, "Arn"]},
-            "SourceArn": {"Fn::GetAtt": [next(iter(synth.resources("AWS::Events::Rule"))), "Arn"]},
+            "SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]},
         },
+    )
+
+
+def test_delivery_figures_fit_the_heartbeat(synth: Synth) -> None:
+    """Longest delivery (rule + Lambda async event ages) plus one Lambda run < heartbeat."""
+    (_, config) = synth.one("AWS::Lambda::EventInvokeConfig")
+    (_, fn) = synth.drain_function()
+    lifecycle_age = rule(synth, "LifecycleRule")["Properties"]["Targets"][0]["RetryPolicy"][
+        "MaximumEventAgeInSeconds"
+    ]
+    lambda_age = config["Properties"]["MaximumEventAgeInSeconds"]
+    (hook, *_) = synth.resources("AWS::AutoScaling::LifecycleHook").values()
+    assert (
+        lifecycle_age + lambda_age + fn["Properties"]["Timeout"]
+        < hook["Properties"]["HeartbeatTimeout"]
     )
 
 
@@ -149,17 +254,21 @@ def test_dead_letter_queue_is_encrypted_and_ssl_only(synth: Synth) -> None:
             "Resource": {"Fn::GetAtt": [queue_id, "Arn"]},
         }
     ]
-    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
-    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
-    assert allow["Action"] == "sqs:SendMessage"
-    (rule_id, _) = synth.one("AWS::Events::Rule")
-    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    rule_ids = sorted(synth.resources("AWS::Events::Rule"))
+    assert len(allows) == len(rule_ids) == 3
+    for allow in allows:
+        assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+        assert allow["Action"] == "sqs:SendMessage"
+    sources = sorted(a["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0] for a in allows)
+    assert sources == rule_ids
 
 
 def test_failed_async_invokes_land_in_the_dlq(synth: Synth) -> None:
     (queue_id, _) = synth.one("AWS::SQS::Queue")
     (_, config) = synth.one("AWS::Lambda::EventInvokeConfig")
-    assert config["Properties"]["MaximumRetryAttempts"] == 2
+    assert config["Properties"]["MaximumRetryAttempts"] == LAMBDA_ASYNC_RETRY_ATTEMPTS == 2
+    assert config["Properties"]["MaximumEventAgeInSeconds"] == LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS
     assert config["Properties"]["DestinationConfig"] == {
         "OnFailure": {"Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}
     }
@@ -169,90 +278,86 @@ def test_failed_async_invokes_land_in_the_dlq(synth: Synth) -> None:
 
 
 def test_function_settings(synth: Synth) -> None:
-    (_, fn) = synth.one("AWS::Lambda::Function")
+    (_, fn) = synth.drain_function()
     props = fn["Properties"]
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
     assert props["Handler"] == "drain_hook.handler.lambda_handler"
     assert props["Timeout"] == 60
-    assert props["TracingConfig"] == {"Mode": "Active"}
-    (log_group_id, _) = next(
-        (k, v)
-        for k, v in synth.resources("AWS::Logs::LogGroup").items()
-        if k.startswith("DrainHookDrainLogGroup")
-    )
+    # One default for tracing: Tunables.tracing_enabled (false); no TracingConfig when off.
+    assert Tunables().tracing_enabled is False
+    assert "TracingConfig" not in props
+    (log_group_id,) = [
+        k for k in synth.resources("AWS::Logs::LogGroup") if k.startswith("DrainHookDrainLogGroup")
+    ]
     assert props["LoggingConfig"] == {"LogGroup": {"Ref": log_group_id}}
-    # Code from lambda/ as a file asset: no Docker bundling.
+    # Code from the package's runtime folder as a file asset: no Docker bundling.
     assert "S3Key" in props["Code"] and props["Code"]["S3Key"].endswith(".zip")
 
 
-def test_function_code_asset_is_the_lambda_folder(synth: Synth) -> None:
+def test_function_code_asset_holds_only_the_lambda_code(synth: Synth) -> None:
     assets = json.loads((synth.outdir / f"{synth.stack_name}.assets.json").read_text())
-    (lambda_asset,) = [a for a in assets["files"].values() if a["source"].get("packaging") == "zip"]
+    (_, fn) = synth.drain_function()
+    lambda_asset = assets["files"][fn["Properties"]["Code"]["S3Key"].removesuffix(".zip")]
+    assert lambda_asset["source"]["packaging"] == "zip"
     folder = synth.outdir / lambda_asset["source"]["path"]
     assert (folder / "drain_hook" / "handler.py").is_file()
-    assert not list(folder.rglob("__pycache__"))
+    assert sorted(p.name for p in folder.iterdir()) == ["drain_hook"]
+    for path in folder.rglob("*"):
+        assert "__pycache__" not in path.parts and path.suffix != ".pyc", path
+        assert not {"tests", ".pytest_cache", ".ruff_cache"} & set(path.parts), path
 
 
 def test_powertools_layer_resolved_from_public_ssm_at_deploy(synth: Synth) -> None:
-    (_, fn) = synth.one("AWS::Lambda::Function")
-    (layer,) = fn["Properties"]["Layers"]
-    parameter = synth.template["Parameters"][layer["Ref"]]
-    assert parameter == {
-        "Type": "AWS::SSM::Parameter::Value<String>",
-        "Default": "/aws/service/powertools/python/arm64/python3.13/3.37.0",
+    (_, fn) = synth.drain_function()
+    assert fn["Properties"]["Layers"] == [f"{{{{resolve:ssm:{parameter_name()}}}}}"]
+    assert parameter_name() == "/aws/service/powertools/python/arm64/python3.13/3.37.0"
+    # Environment-agnostic: a Rule refuses Regions without the parameter, naming the context key.
+    ((_, region_rule),) = [
+        (k, r) for k, r in synth.template["Rules"].items() if k.startswith("PowertoolsLayer")
+    ]
+    (assertion,) = region_rule["Assertions"]
+    assert assertion["Assert"] == {
+        "Fn::Contains": [list(PUBLISHED_REGIONS), {"Ref": "AWS::Region"}]
     }
-    assert parameter["Default"] == powertools_parameter_name()
+    assert "powertools_layer_arn" in assertion["AssertDescription"]
+    assert "cn-north-1" not in PUBLISHED_REGIONS and "us-gov-west-1" not in PUBLISHED_REGIONS
 
 
 def test_function_environment(synth: Synth) -> None:
-    (_, fn) = synth.one("AWS::Lambda::Function")
+    (_, fn) = synth.drain_function()
     env = fn["Properties"]["Environment"]["Variables"]
-    (_sm_id, sm) = synth.one("AWS::StepFunctions::StateMachine")
-    name = sm["Properties"]["StateMachineName"]
-    expected = {
-        "CLUSTER_NAME": cluster_ref(synth),
-        "STATE_MACHINE_ARN": {
-            "Fn::Join": [
-                "",
-                [
-                    "arn:",
-                    {"Ref": "AWS::Partition"},
-                    ":states:",
-                    {"Ref": "AWS::Region"},
-                    ":",
-                    {"Ref": "AWS::AccountId"},
-                    f":stateMachine:{name}",
-                ],
-            ]
-        },
-        "POWERTOOLS_SERVICE_NAME": "ecs-drain-hook",
-        "POWERTOOLS_METRICS_NAMESPACE": "EcsDrainHook",
-        **settings_for(synth).lambda_environment(),
+    assert env["CLUSTER_NAME"] == cluster_ref(synth)
+    assert rendered(synth, env["STATE_MACHINE_ARN"]) == (
+        f"arn:aws:states:eu-west-1:111122223333:stateMachine:{state_machine_name(synth)}"
+    )
+    assert env["POWERTOOLS_SERVICE_NAME"] == contract.SERVICE_NAME
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == contract.METRICS_NAMESPACE
+    wiring = {"CLUSTER_NAME", "STATE_MACHINE_ARN"}
+    powertools = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
+    tunables = {k: v for k, v in env.items() if k not in wiring | powertools}
+    assert tunables == tunables_for(synth).environ()
+    assert env["MAX_DRAIN_SECONDS"] == str(tunables_for(synth).max_drain_seconds)
+    assert env["TRACING_ENABLED"] == "false"
+
+
+def test_function_env_is_what_the_lambda_reads(synth: Synth) -> None:
+    """The Lambda's own settings reader accepts the environment the construct writes."""
+    from drain_hook.settings import Settings
+
+    (_, fn) = synth.drain_function()
+    env = {
+        k: str(rendered(synth, v)) for k, v in fn["Properties"]["Environment"]["Variables"].items()
     }
-    assert env == expected
-    assert env["MAX_DRAIN_SECONDS"] == str(settings_for(synth).max_drain_seconds)
-    assert env["TRACING_ENABLED"] == "true"
-
-
-def test_function_env_matches_the_lambda_config(synth: Synth) -> None:
-    """Every variable the CDK sets is one the Lambda reads, and validates."""
-    from drain_hook.config import ENVIRONMENT, settings_from
-
-    (_, fn) = synth.one("AWS::Lambda::Function")
-    env = dict(fn["Properties"]["Environment"]["Variables"])
-    powertools = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
-    assert set(env) - powertools <= set(ENVIRONMENT)
-    env["CLUSTER_NAME"] = "c"
-    env["STATE_MACHINE_ARN"] = "arn:aws:states:eu-west-1:111122223333:stateMachine:x"
-    settings = settings_from(env)
-    assert settings.max_drain_seconds == settings_for(synth).max_drain_seconds
+    settings = Settings.from_environ(env)
+    assert settings.max_drain_seconds == tunables_for(synth).max_drain_seconds
+    assert settings.state_machine_arn.endswith(state_machine_name(synth))
 
 
 def test_reserved_concurrency_only_when_asked(attach: Synth, demo: Synth) -> None:
-    (_, fn) = attach.one("AWS::Lambda::Function")
+    (_, fn) = attach.drain_function()
     assert fn["Properties"]["ReservedConcurrentExecutions"] == 5
-    (_, fn) = demo.one("AWS::Lambda::Function")
+    (_, fn) = demo.drain_function()
     assert "ReservedConcurrentExecutions" not in fn["Properties"]
 
 
@@ -276,55 +381,56 @@ def test_state_machine_definition_is_the_asl_file(synth: Synth) -> None:
     # A plain string, not Fn::Join: cfn-lint (E3601) validates only that form.
     assert isinstance(props["DefinitionString"], str)
     definition = json.loads(props["DefinitionString"])
-    source = json.loads(ASL_FILE.read_text())
-    assert definition.pop("TimeoutSeconds") == settings_for(synth).execution_timeout_seconds
+    source = json.loads(asl_path().read_text())
+    assert definition.pop("TimeoutSeconds") == timing_for(synth).execution_timeout_seconds
     assert definition == source
     assert definition["States"]["PollDrain"]["Parameters"]["FunctionName"] == "${DrainFunctionArn}"
-    (function_id, _) = synth.one("AWS::Lambda::Function")
+    (function_id, _) = synth.drain_function()
     assert props["DefinitionSubstitutions"] == {
-        "DrainFunctionArn": {"Fn::GetAtt": [function_id, "Arn"]}
+        contract.FUNCTION_ARN_SUBSTITUTION: {"Fn::GetAtt": [function_id, "Arn"]}
     }
 
 
 def test_execution_timeout_just_above_max_drain(synth: Synth) -> None:
-    settings = settings_for(synth)
+    max_drain = tunables_for(synth).max_drain_seconds
     (_, sm) = synth.one("AWS::StepFunctions::StateMachine")
     timeout = json.loads(sm["Properties"]["DefinitionString"])["TimeoutSeconds"]
-    assert settings.max_drain_seconds < timeout <= settings.max_drain_seconds + 3600
+    assert max_drain < timeout <= max_drain + 3600
 
 
 def test_state_machine_logging_and_tracing(synth: Synth) -> None:
     (_, sm) = synth.one("AWS::StepFunctions::StateMachine")
     props = sm["Properties"]
-    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["TracingConfiguration"] == {"Enabled": False}  # follows tracing_enabled
     (destination,) = props["LoggingConfiguration"]["Destinations"]
     log_group_arn = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]
     (log_group_id, _) = log_group_arn["Fn::GetAtt"]
     log_group = synth.template["Resources"][log_group_id]
-    assert log_group["Properties"]["LogGroupName"].startswith("/aws/vendedlogs/states/")
+    name = rendered(synth, log_group["Properties"]["LogGroupName"])
+    assert name.startswith("/aws/vendedlogs/states/") and name.endswith(STACK_UUID)
     assert props["LoggingConfiguration"]["Level"] == "ALL"
     assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
 
 
-def test_state_machine_name_is_fixed_and_valid(synth: Synth) -> None:
-    (_, sm) = synth.one("AWS::StepFunctions::StateMachine")
-    name = sm["Properties"]["StateMachineName"]
-    assert isinstance(name, str) and 1 <= len(name) <= 80
+def test_state_machine_name_is_valid_and_unique_per_stack_instance(synth: Synth) -> None:
+    name = state_machine_name(synth)
+    assert 1 <= len(name) <= 80
     assert name.startswith(synth.stack_name)
+    assert name.endswith(STACK_UUID)
 
 
-def test_no_dependency_cycle_and_no_custom_resources(synth: Synth) -> None:
-    types = {r["Type"] for r in synth.template["Resources"].values()}
-    assert not any(
-        t.startswith("Custom::") or t == "AWS::CloudFormation::CustomResource" for t in types
-    )
+def test_no_dependency_cycle_and_no_custom_resources_of_ours(synth: Synth) -> None:
+    for logical_id, resource in synth.template["Resources"].items():
+        if logical_id.startswith("DrainHook"):
+            kind = resource["Type"]
+            assert not kind.startswith("Custom::") and kind != "AWS::CloudFormation::CustomResource"
     # The Lambda learns the state machine ARN by name, not by Ref/GetAtt.
     (sm_id, _) = synth.one("AWS::StepFunctions::StateMachine")
-    (_, fn) = synth.one("AWS::Lambda::Function")
+    (_, fn) = synth.drain_function()
     assert sm_id not in json.dumps(fn)
 
 
-# --- alarms and outputs -----------------------------------------------------------------------
+# --- alarms, dashboard and outputs ------------------------------------------------------------
 
 
 def _alarms(synth: Synth) -> dict[str, dict]:
@@ -332,17 +438,18 @@ def _alarms(synth: Synth) -> dict[str, dict]:
     return {k: v["Properties"] for k, v in alarms.items() if k.startswith("DrainHookAlarms")}
 
 
-@pytest.mark.parametrize(
-    ("name", "namespace", "metric"),
-    [
-        ("ExecutionsFailed", "AWS/States", "ExecutionsFailed"),
-        ("ExecutionsTimedOut", "AWS/States", "ExecutionsTimedOut"),
-        ("ExecutionsAborted", "AWS/States", "ExecutionsAborted"),
-        ("FunctionErrors", "AWS/Lambda", "Errors"),
-        ("DeadLetters", "AWS/SQS", "ApproximateNumberOfMessagesVisible"),
-        ("DrainsForced", "EcsDrainHook", "DrainsForced"),
-    ],
-)
+ALARMS = [
+    ("ExecutionsFailed", "AWS/States", "ExecutionsFailed"),
+    ("ExecutionsTimedOut", "AWS/States", "ExecutionsTimedOut"),
+    ("ExecutionsAborted", "AWS/States", "ExecutionsAborted"),
+    ("FunctionErrors", "AWS/Lambda", "Errors"),
+    ("FunctionThrottles", "AWS/Lambda", "Throttles"),
+    ("DeadLetters", "AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    *((name, contract.METRICS_NAMESPACE, name) for name in contract.ALARMED_METRICS),
+]
+
+
+@pytest.mark.parametrize(("name", "namespace", "metric"), ALARMS)
 def test_alarm(synth: Synth, name: str, namespace: str, metric: str) -> None:
     (alarm,) = [v for k, v in _alarms(synth).items() if k.startswith(f"DrainHookAlarms{name}")]
     assert alarm["Namespace"] == namespace
@@ -350,8 +457,8 @@ def test_alarm(synth: Synth, name: str, namespace: str, metric: str) -> None:
     assert alarm["Threshold"] == 1
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert alarm["TreatMissingData"] == "notBreaching"
-    if name == "DrainsForced":
-        assert alarm["Dimensions"] == [{"Name": "service", "Value": "ecs-drain-hook"}]
+    if namespace == contract.METRICS_NAMESPACE:
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": contract.SERVICE_NAME}]
         assert alarm["Statistic"] == "Sum"
     if synth.stack_name == "EcsDrainHook":
         assert alarm["AlarmActions"] == [TOPIC_ARN]
@@ -359,12 +466,46 @@ def test_alarm(synth: Synth, name: str, namespace: str, metric: str) -> None:
         assert "AlarmActions" not in alarm
 
 
+def test_every_alarm_is_listed(synth: Synth) -> None:
+    assert len(_alarms(synth)) == len(ALARMS)
+    assert contract.METRIC_LOOP_END_RELEASES in contract.ALARMED_METRICS
+
+
+def test_dashboard_shows_drains_loop_lambda_and_dead_letters(synth: Synth) -> None:
+    (dashboard_id, dashboard) = synth.one("AWS::CloudWatch::Dashboard")
+    assert "DashboardName" not in dashboard["Properties"]  # generated: never collides
+    body = json.loads(rendered(synth, dashboard["Properties"]["DashboardBody"]))
+    text = json.dumps(body)
+    for metric in (
+        contract.METRIC_DRAINS_STARTED,
+        contract.METRIC_DRAINS_COMPLETED,
+        contract.METRIC_DRAINS_FORCED,
+        contract.METRIC_DRAINS_AGENT_LOST,
+        contract.METRIC_LOOP_END_RELEASES,
+        contract.METRIC_TASKS_REMAINING,
+        "ExecutionsStarted",
+        "ExecutionsFailed",
+        "Errors",
+        "Throttles",
+        "ApproximateNumberOfMessagesVisible",
+    ):
+        assert f'"{metric}"' in text, metric
+    assert "RUNNING_SUM" in text  # running executions: AWS/States has no such metric
+    assert contract.METRICS_NAMESPACE in text
+    url = rendered(synth, synth.template["Outputs"]["DashboardUrl"]["Value"])
+    assert url == (
+        "https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
+        f"#dashboards:name=<{dashboard_id}>"
+    )
+
+
 def test_outputs(synth: Synth) -> None:
     outputs = synth.template["Outputs"]
-    (function_id, _) = synth.one("AWS::Lambda::Function")
+    (function_id, _) = synth.drain_function()
     (sm_id, _) = synth.one("AWS::StepFunctions::StateMachine")
     assert outputs["FunctionName"]["Value"] == {"Ref": function_id}
     assert outputs["StateMachineArn"]["Value"] == {"Ref": sm_id}
+    assert "DashboardUrl" in outputs
     command = outputs["ManualInvokeCommand"]["Value"]["Fn::Join"]
     assert command[0] == ""
     parts = command[1]
@@ -381,7 +522,9 @@ def test_template_assertions_api(attach: Synth) -> None:
     template.resource_count_is("AWS::AutoScaling::LifecycleHook", 2)
     template.resource_count_is("AWS::Lambda::Function", 1)
     template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
-    template.resource_count_is("AWS::CloudWatch::Alarm", 6)
+    template.resource_count_is("AWS::Events::Rule", 3)
+    template.resource_count_is("AWS::CloudWatch::Alarm", len(ALARMS))
+    template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
     template.has_resource_properties(
         "AWS::AutoScaling::LifecycleHook",
         {

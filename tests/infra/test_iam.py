@@ -1,9 +1,16 @@
-"""IAM statements, resource by resource: least privilege for the Lambda and the state machine."""
+"""IAM statements, resource by resource: least privilege for the Lambda and the state machine.
+
+Under the recommended feature flags (@aws-cdk/aws-iam:minimizePolicies merges statements without
+a Sid), so every statement of ours carries a Sid and stays as written.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from ecs_drain_hook.package_files import asl_path
+from tests.infra.cfn_eval import evaluate, pseudo
 from tests.infra.conftest import CLUSTER, GROUPS, Synth
 
 PARTITION, REGION, ACCOUNT = (
@@ -75,11 +82,19 @@ def _resources(statement: dict[str, Any]) -> list[Any]:
 
 def test_lambda_role_statements(synth: Synth) -> None:
     statements = policy_of(synth, "DrainHookDrainRoleDefaultPolicy")
-    sm = synth.one("AWS::StepFunctions::StateMachine")[1]["Properties"]["StateMachineName"]
+    refs = pseudo(synth.stack_name)
+    sm = evaluate(
+        synth.one("AWS::StepFunctions::StateMachine")[1]["Properties"]["StateMachineName"], refs
+    )
     expected = {
         "EcsListContainerInstances": (["ecs:ListContainerInstances"], [cluster_arn(synth)]),
         "EcsContainerInstances": (
-            ["ecs:DescribeContainerInstances", "ecs:UpdateContainerInstancesState"],
+            [
+                "ecs:DeleteAttributes",
+                "ecs:DescribeContainerInstances",
+                "ecs:PutAttributes",
+                "ecs:UpdateContainerInstancesState",
+            ],
             [ecs_arn(synth, "container-instance")],
         ),
         "EcsListTasks": (
@@ -93,10 +108,13 @@ def test_lambda_role_statements(synth: Synth) -> None:
             group_arns(synth),
         ),
         "AutoScalingDescribe": (
-            ["autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeLifecycleHooks"],
+            [
+                "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DescribeLifecycleHooks",
+                "autoscaling:DescribeScalingActivities",
+            ],
             ["*"],
         ),
-        "StartDrainLoop": (["states:StartExecution"], [arn("states", [f":stateMachine:{sm}"])]),
     }
     for sid, (actions, resources) in expected.items():
         statement = statements.pop(sid)
@@ -104,6 +122,16 @@ def test_lambda_role_statements(synth: Synth) -> None:
         assert _actions(statement) == sorted(actions), sid
         assert _resources(statement) == resources, sid
         assert "Condition" not in statement
+    # The state machine's name carries the stack's id: compare the rendered ARNs.
+    region, account = refs["AWS::Region"], refs["AWS::AccountId"]
+    for sid, action, resource in (
+        ("StartDrainLoop", "states:StartExecution", f"stateMachine:{sm}"),
+        ("DescribeDrainLoop", "states:DescribeExecution", f"execution:{sm}:*"),
+    ):
+        statement = statements.pop(sid)
+        assert _actions(statement) == [action]
+        (rendered,) = [evaluate(r, refs) for r in _resources(statement)]
+        assert rendered == f"arn:aws:states:{region}:{account}:{resource}"
 
     # What CDK adds: log writing to its own log group, X-Ray, the DLQ as on-failure destination.
     logs = statements.pop("logs:CreateLogStream,logs:PutLogEvents")
@@ -111,8 +139,7 @@ def test_lambda_role_statements(synth: Synth) -> None:
         k for k in synth.resources("AWS::Logs::LogGroup") if k.startswith("DrainHookDrainLogGroup")
     ]
     assert _resources(logs) == [{"Fn::GetAtt": [log_group_id, "Arn"]}]
-    xray = statements.pop("xray:PutTelemetryRecords,xray:PutTraceSegments")
-    assert _resources(xray) == ["*"]  # X-Ray has no resource-level permissions
+    # Tracing is off by default (Tunables.tracing_enabled): no X-Ray statement.
     (queue_id, _) = synth.one("AWS::SQS::Queue")
     sqs = statements.pop("sqs:GetQueueAttributes,sqs:GetQueueUrl,sqs:SendMessage")
     assert _resources(sqs) == [{"Fn::GetAtt": [queue_id, "Arn"]}]
@@ -132,6 +159,7 @@ def test_wildcard_resources_only_for_apis_without_resource_arns(synth: Synth) ->
     allowed = {
         "autoscaling:DescribeAutoScalingInstances",
         "autoscaling:DescribeLifecycleHooks",
+        "autoscaling:DescribeScalingActivities",
         "xray:PutTelemetryRecords",
         "xray:PutTraceSegments",
         "xray:GetSamplingRules",
@@ -155,15 +183,15 @@ def test_wildcard_resources_only_for_apis_without_resource_arns(synth: Synth) ->
 
 def test_state_machine_role_statements(synth: Synth) -> None:
     statements = policy_of(synth, "DrainHookLoopStateMachineRoleDefaultPolicy")
-    (fn_id, _) = synth.one("AWS::Lambda::Function")
+    (fn_id, _) = synth.drain_function()
     invoke = statements.pop("InvokeDrainFunction")
     assert _actions(invoke) == ["lambda:InvokeFunction"]
     # The unqualified function only: no "<arn>:*" for versions or aliases.
     assert _resources(invoke) == [{"Fn::GetAtt": [fn_id, "Arn"]}]
-    complete = statements.pop("CompleteLifecycleActionOnError")
-    assert _actions(complete) == ["autoscaling:CompleteLifecycleAction"]
-    assert _resources(complete) == group_arns(synth)
-    # The rest is CDK's: vended log delivery and X-Ray, which need "*".
+    heartbeat = statements.pop("HeartbeatWhileFailing")
+    assert _actions(heartbeat) == ["autoscaling:RecordLifecycleActionHeartbeat"]
+    assert _resources(heartbeat) == group_arns(synth)
+    # The rest is CDK's: vended log delivery (and X-Ray when tracing is on), which need "*".
     for statement in statements.values():
         assert _resources(statement) == ["*"]
         assert all(a.startswith(("logs:", "xray:")) for a in _actions(statement)), statement
@@ -180,3 +208,23 @@ def test_roles_trust_only_their_service(synth: Synth) -> None:
         # No AWS managed policies on the drain hook's roles.
         if logical_id.startswith("DrainHook"):
             assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_state_machine_may_call_exactly_the_sdk_actions_its_definition_uses(synth: Synth) -> None:
+    """Every aws-sdk integration in the ASL has its IAM action, and nothing else is granted."""
+    definition = json.loads(asl_path().read_text())
+    used = set()
+    for state in definition["States"].values():
+        resource = state.get("Resource", "")
+        if resource.startswith("arn:aws:states:::aws-sdk:"):
+            service, action = resource.removeprefix("arn:aws:states:::aws-sdk:").split(":")
+            used.add(f"{service}:{action[0].upper()}{action[1:]}")
+    assert used == {"autoscaling:RecordLifecycleActionHeartbeat"}
+    granted = {
+        action
+        for statement in policy_of(synth, "DrainHookLoopStateMachineRoleDefaultPolicy").values()
+        for action in _actions(statement)
+        if not action.startswith(("logs:", "xray:", "lambda:"))
+    }
+    assert granted == used
+    assert "autoscaling:CompleteLifecycleAction" not in granted

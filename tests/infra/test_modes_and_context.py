@@ -1,15 +1,22 @@
-"""Context parsing (attach / demo / errors), derived timeouts, and what each mode builds."""
+"""Context parsing (attach / demo / errors), derived timings, and what each mode builds."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from typing import Any
 
 import pytest
 
+from ecs_drain_hook import HookTiming, SettingsError, Tunables
+from ecs_drain_hook.timing import (
+    LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS,
+    LAMBDA_TIMEOUT_SECONDS,
+    LIFECYCLE_DELIVERY,
+    first_heartbeat_bound_seconds,
+)
 from infra.config import AppConfig, ContextError
-from infra.settings import DrainSettings, SettingsError
-from tests.infra.conftest import Synth, cdk_json_context, synthesize
+from tests.infra.conftest import Synth, cdk_json_context
 
 
 def config(**context: Any) -> AppConfig:
@@ -23,13 +30,15 @@ def test_attach_mode_from_context() -> None:
     cfg = config(cluster_name="prod", asg_names=" a, b ,", max_drain_seconds="3600")
     assert (cfg.demo, cfg.cluster_name, cfg.asg_names) == (False, "prod", ("a", "b"))
     assert cfg.stack_name == "EcsDrainHook"
-    assert cfg.settings.max_drain_seconds == 3600
+    assert cfg.tunables.max_drain_seconds == 3600
     assert cfg.managed_draining is None
+    assert cfg.powertools_layer_arn is None
 
 
 def test_demo_mode_from_context() -> None:
     cfg = config(demo="true")
     assert cfg.demo and cfg.stack_name == "EcsDrainHookDemo"
+    assert cfg.tunables == Tunables()
 
 
 @pytest.mark.parametrize(
@@ -50,6 +59,7 @@ def test_demo_mode_from_context() -> None:
         ),
         ({"cluster_name": "p", "asg_names": "a", "max_drain_seconds": "30"}, ["max_drain_seconds"]),
         ({"cluster_name": "p", "asg_names": "a", "at_deadline": "explode"}, ["at_deadline"]),
+        ({"cluster_name": "p", "asg_names": "a", "tracing_enabled": "yes"}, ["tracing_enabled"]),
         (
             {"cluster_name": "p", "asg_names": "a", "log_retention_days": "2"},
             ["log_retention_days"],
@@ -64,8 +74,12 @@ def test_demo_mode_from_context() -> None:
             ["heartbeat_timeout_seconds"],
         ),
         (
-            {"cluster_name": "p", "asg_names": "a", "poll_interval_first_seconds": "300"},
+            {"cluster_name": "p", "asg_names": "a", "poll_interval_first_seconds": "600"},
             ["poll_interval_first_seconds"],
+        ),
+        (
+            {"cluster_name": "p", "asg_names": "a", "max_drain_seconds": str(48 * 3600)},
+            ["max_drain_seconds", "48 h"],
         ),
     ],
 )
@@ -77,6 +91,7 @@ def test_bad_context_names_the_keys(context: dict[str, Any], keys: list[str]) ->
 
 
 def test_every_tunable_is_settable_by_context() -> None:
+    """Each Tunables field is a context key of the same name; values arrive as -c strings."""
     values = {
         "poll_interval_first_seconds": "10",
         "poll_interval_max_seconds": "60",
@@ -86,46 +101,87 @@ def test_every_tunable_is_settable_by_context() -> None:
         "daemon_tasks_hold_instance": "false",
         "at_deadline": "continue",
         "deadline_stop_grace_seconds": "30",
+        "agent_disconnected_grace_seconds": "300",
+        "error_release_seconds": "1200",
         "polls_per_execution": "500",
         "retry_mode": "standard",
         "retry_max_attempts": "5",
-        "tracing_enabled": "false",
+        "tracing_enabled": "true",
         "log_level": "DEBUG",
-        "heartbeat_timeout_seconds": "900",
     }
-    assert set(values) == set(DrainSettings.field_names())
-    settings = config(cluster_name="p", asg_names="a", **values).settings
-    env = settings.lambda_environment()
+    assert set(values) == {f.name for f in fields(Tunables)}
+    cfg = config(cluster_name="p", asg_names="a", heartbeat_timeout_seconds="900", **values)
+    env = cfg.tunables.environ()
     assert env["STANDALONE_TASKS"] == "stop"
     assert env["DAEMON_TASKS_HOLD_INSTANCE"] == "false"
-    assert env["TRACING_ENABLED"] == "false"
+    assert env["TRACING_ENABLED"] == "true"
     assert env["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
-    assert settings.heartbeat_timeout() == 900
+    assert env["AGENT_DISCONNECTED_GRACE_SECONDS"] == "300"
+    assert cfg.timing.heartbeat_timeout_seconds == 900
 
 
-# --- derived timeouts -------------------------------------------------------------------------
+def test_typed_context_from_cdk_json_is_accepted() -> None:
+    """cdk.json context carries JSON types, -c carries strings: both work."""
+    cfg = config(cluster_name="p", asg_names="a", max_drain_seconds=3600, tracing_enabled=True)
+    assert cfg.tunables.max_drain_seconds == 3600 and cfg.tunables.tracing_enabled is True
 
 
-@pytest.mark.parametrize("max_drain", [60, 3600, 7200, 86400, 170000])
+def test_powertools_layer_arn_from_context() -> None:
+    arn = "arn:aws-cn:lambda:cn-north-1:123456789012:layer:AWSLambdaPowertoolsPythonV3:7"
+    assert (
+        config(cluster_name="p", asg_names="a", powertools_layer_arn=arn).powertools_layer_arn
+        == arn
+    )
+
+
+# --- derived timings --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_drain", [60, 3600, 7200, 86400, 160000])
 def test_heartbeat_and_execution_timeout_fit(max_drain: int) -> None:
-    settings = DrainSettings(max_drain_seconds=max_drain)
-    heartbeat = settings.heartbeat_timeout()
+    timing = HookTiming.derive(Tunables(max_drain_seconds=max_drain))
+    heartbeat = timing.heartbeat_timeout_seconds
     assert 30 <= heartbeat <= 7200
-    assert min(48 * 3600, 100 * heartbeat) >= settings.hold_seconds
-    assert settings.execution_timeout_seconds > max_drain
-    assert heartbeat > settings.poll_interval_max_seconds
+    assert min(48 * 3600, 100 * heartbeat) >= timing.hold_seconds
+    assert timing.execution_timeout_seconds > max_drain
+    assert heartbeat > first_heartbeat_bound_seconds()
+
+
+def test_default_heartbeat() -> None:
+    # max(600, 4 x the longest poll interval (300 s), the delivery bound, hold / 100)
+    assert HookTiming.derive(Tunables()).heartbeat_timeout_seconds == 1200
 
 
 def test_drain_longer_than_the_global_timeout_is_rejected() -> None:
     with pytest.raises(SettingsError, match="48 h"):
-        DrainSettings(max_drain_seconds=48 * 3600)
+        HookTiming.derive(Tunables(max_drain_seconds=48 * 3600))
 
 
 def test_explicit_heartbeat_must_cover_the_drain() -> None:
     # 100 x 1000 s = 27.7 h < a 30 h drain.
     with pytest.raises(SettingsError, match="heartbeat_timeout_seconds"):
-        DrainSettings(max_drain_seconds=30 * 3600, heartbeat_timeout_seconds=1000)
-    assert DrainSettings(max_drain_seconds=30 * 3600, heartbeat_timeout_seconds=1200)
+        HookTiming.derive(Tunables(max_drain_seconds=30 * 3600), 1000)
+    assert HookTiming.derive(Tunables(max_drain_seconds=30 * 3600), 1200)
+
+
+def test_explicit_heartbeat_shorter_than_the_delivery_delay_is_refused() -> None:
+    """No heartbeat comes before the Lambda's first run: the longest delivery must fit."""
+    bound = LIFECYCLE_DELIVERY.max_event_age_seconds + LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS
+    bound += LAMBDA_TIMEOUT_SECONDS
+    assert first_heartbeat_bound_seconds() == bound == 660
+    for too_short in (30, 300, bound):
+        with pytest.raises(SettingsError) as error:
+            HookTiming.derive(Tunables(), too_short)
+        message = str(error.value)
+        assert "heartbeat_timeout_seconds" in message
+        for figure in ("300 s", "60 s", f"{bound} s"):
+            assert figure in message
+    assert HookTiming.derive(Tunables(), bound + 1).heartbeat_timeout_seconds == bound + 1
+
+
+def test_explicit_heartbeat_refused_at_context_time_too() -> None:
+    with pytest.raises(ContextError, match="heartbeat_timeout_seconds=600 is too short"):
+        config(cluster_name="p", asg_names="a", heartbeat_timeout_seconds="600")
 
 
 # --- demo mode --------------------------------------------------------------------------------
@@ -152,7 +208,7 @@ def test_demo_has_only_our_drain_hook(demo: Synth) -> None:
     """aws-cdk-lib's legacy drain hook (second hook, Lambda, SNS topic) must be gone."""
     assert len(demo.resources("AWS::AutoScaling::LifecycleHook")) == 1
     assert demo.resources("AWS::SNS::Topic") == {}
-    demo.one("AWS::Lambda::Function")
+    demo.drain_function()
 
 
 def test_demo_capacity_provider_has_managed_draining_off(demo: Synth) -> None:
@@ -176,16 +232,27 @@ def test_feature_flag_for_launch_templates_is_set() -> None:
     assert flags["@aws-cdk/aws-autoscaling:generateLaunchTemplateInsteadOfLaunchConfig"] is True
 
 
+def test_demo_service_waits_for_the_capacity_provider_association(demo: Synth) -> None:
+    """CloudFormation sees no reference from the service to the association: say it."""
+    (association_id, association) = demo.one("AWS::ECS::ClusterCapacityProviderAssociations")
+    (_, service) = demo.one("AWS::ECS::Service")
+    assert association_id in service["DependsOn"]
+    (provider_id, _) = demo.one("AWS::ECS::CapacityProvider")
+    assert association["Properties"]["CapacityProviders"] == [{"Ref": provider_id}]
+    strategy = service["Properties"]["CapacityProviderStrategy"]
+    assert strategy == [{"CapacityProvider": {"Ref": provider_id}, "Weight": 1}]
+
+
 def test_demo_outputs_the_scale_in_command(demo: Synth) -> None:
     assert {"DemoGroupName", "DemoClusterName", "DemoScaleInCommand"} <= set(
         demo.template["Outputs"]
     )
 
 
-# --- managed draining warning -----------------------------------------------------------------
+# --- warnings ---------------------------------------------------------------------------------
 
 
-def _warnings(synth: Synth) -> list[str]:
+def warnings(synth: Synth) -> list[str]:
     return [
         json.dumps(entry["data"])
         for entries in synth.metadata.values()
@@ -194,14 +261,7 @@ def _warnings(synth: Synth) -> list[str]:
     ]
 
 
-def test_managed_draining_declared_enabled_warns(tmp_path_factory: pytest.TempPathFactory) -> None:
-    synth = synthesize(
-        {"cluster_name": "prod", "asg_names": "a", "managed_draining": "enabled"},
-        tmp_path_factory.mktemp("managed"),
-    )
-    assert any("managed instance draining" in w for w in _warnings(synth))
-
-
 def test_no_warnings_otherwise(attach: Synth, demo: Synth) -> None:
-    assert _warnings(attach) == []
-    assert _warnings(demo) == []
+    """Attach mode declares nothing; the demo turns both other hooks off itself."""
+    assert warnings(attach) == []
+    assert warnings(demo) == []

@@ -1,8 +1,10 @@
-"""Walk the ASL file's states with the drain Lambda's output shapes.
+"""Walk the ASL file's states (v2 loop) with the drain Lambda's output shapes.
 
 A small evaluator of the subset of ASL the file uses (Wait, Task with Parameters/OutputPath/
-ResultPath/Retry/Catch, Choice, Succeed, Fail). SAMPLE_* below are the handler's return shapes
-(lambda/drain_hook/models/state.py): swap in real handler outputs when convenient.
+ResultPath/Retry/Catch, Pass with Parameters and States.MathAdd, Choice with And/IsPresent/
+IsString/BooleanEquals/NumericGreaterThanPath/TimestampGreaterThanEqualsPath, Succeed, Fail), on
+a virtual clock so `$$.State.EnteredTime` and Wait states mean something. SAMPLE_* below are the
+handler's return shapes as the v2 loop reads them.
 """
 
 from __future__ import annotations
@@ -10,44 +12,33 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from infra.constructs.drain_state_machine import ASL_FILE, load_definition
+from ecs_drain_hook.package_files import asl_path, load_definition
 
+ASL_FILE = asl_path()
 DEFINITION = json.loads(ASL_FILE.read_text())
-FUNCTION_ARN = "arn:aws:lambda:eu-west-1:111122223333:function:drain"
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+HEARTBEAT = "arn:aws:states:::aws-sdk:autoscaling:recordLifecycleActionHeartbeat"
+START = datetime(2026, 1, 15, 10, 0, 0, tzinfo=UTC)
 
 STATE_BASE: dict[str, Any] = {
-    "state_version": 1,
+    "state_version": 2,
     "instance_id": "i-0123456789abcdef0",
     "cluster": "prod-cluster",
-    "container_instance_arn": (
-        "arn:aws:ecs:eu-west-1:111122223333:container-instance/prod-cluster/abc"
-    ),
     "asg_name": "prod-asg-a",
     "hook_name": "ecs-drain-hook",
     "lifecycle_action_token": "87654321-4321-4321-4321-210987654321",
     "started_at": "2026-01-15T10:00:00Z",
     "deadline_at": "2026-01-15T12:00:00Z",
     "polls": 1,
-    "tasks": {"service": 2, "daemon": 0, "standalone": 0},
+    "retry": {"wait_seconds": 60, "release_after_seconds": 900, "failed_seconds": 0},
 }
-SAMPLE_DRAINING = {
-    **STATE_BASE,
-    "done": False,
-    "action": "draining",
-    "tasks_remaining": 2,
-    "wait_seconds": 15,
-}
-SAMPLE_COMPLETED = {
-    **STATE_BASE,
-    "done": True,
-    "action": "completed",
-    "tasks_remaining": 0,
-    "wait_seconds": 0,
-}
+SAMPLE_DRAINING = {**STATE_BASE, "done": False, "action": "draining", "wait_seconds": 15}
+SAMPLE_COMPLETED = {**STATE_BASE, "done": True, "action": "completed", "wait_seconds": 0}
 SAMPLE_MANUAL_DRAINING = {
     **SAMPLE_DRAINING,
     "asg_name": None,
@@ -88,16 +79,29 @@ def set_path(document: dict[str, Any], path: str | None, value: Any) -> Any:
     return out
 
 
-def render(parameters: Any, data: Any) -> Any:
+def evaluate(expression: str, data: Any, context: dict[str, Any]) -> Any:
+    if expression.startswith("$$."):
+        return get_path(context, "$." + expression.removeprefix("$$."))
+    if expression.startswith("States.MathAdd("):
+        left, right = expression.removeprefix("States.MathAdd(").removesuffix(")").split(",")
+        return evaluate(left.strip(), data, context) + evaluate(right.strip(), data, context)
+    return get_path(data, expression)
+
+
+def render(parameters: Any, data: Any, context: dict[str, Any]) -> Any:
     if isinstance(parameters, dict):
         out = {}
         for key, value in parameters.items():
             if key.endswith(".$"):
-                out[key[:-2]] = get_path(data, value)
+                out[key[:-2]] = evaluate(value, data, context)
             else:
-                out[key] = render(value, data)
+                out[key] = render(value, data, context)
         return out
     return parameters
+
+
+def _timestamp(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def choice_matches(rule: dict[str, Any], data: Any) -> bool:
@@ -120,6 +124,11 @@ def choice_matches(rule: dict[str, Any], data: Any) -> bool:
         return isinstance(value, str) == rule["IsString"]
     if "BooleanEquals" in rule:
         return isinstance(value, bool) and value == rule["BooleanEquals"]
+    if "NumericGreaterThanPath" in rule:
+        return value > get_path(data, rule["NumericGreaterThanPath"])
+    if "TimestampGreaterThanEqualsPath" in rule:
+        other = get_path(data, rule["TimestampGreaterThanEqualsPath"])
+        return _timestamp(value) >= _timestamp(other)
     raise NotImplementedError(rule)
 
 
@@ -138,16 +147,19 @@ def run(
     definition: dict[str, Any],
     execution_input: dict[str, Any],
     service: Service,
-    max_steps: int = 200,
+    max_steps: int = 400,
+    start: datetime = START,
 ) -> tuple[str, list[str], Any, list[tuple[str, dict[str, Any]]]]:
     """Returns (status, visited states, final output or error, service calls)."""
     state_name = definition["StartAt"]
     data: Any = execution_input
     visited: list[str] = []
     calls: list[tuple[str, dict[str, Any]]] = []
+    now = start
     for _ in range(max_steps):
         visited.append(state_name)
         state = definition["States"][state_name]
+        context = {"State": {"EnteredTime": now.strftime("%Y-%m-%dT%H:%M:%S.000Z")}}
         kind = state["Type"]
         if kind == "Succeed":
             return "SUCCEEDED", visited, data, calls
@@ -158,6 +170,7 @@ def run(
             assert isinstance(seconds, int) and seconds >= 0, (
                 f"Wait needs whole seconds: {seconds!r}"
             )
+            now += timedelta(seconds=seconds)
             state_name = state["Next"]
             continue
         if kind == "Choice":
@@ -165,8 +178,13 @@ def run(
                 (c["Next"] for c in state["Choices"] if choice_matches(c, data)), state["Default"]
             )
             continue
+        if kind == "Pass":
+            result = render(state.get("Parameters", {}), data, context)
+            data = set_path(data, state.get("ResultPath", "$"), result)
+            state_name = state["Next"]
+            continue
         assert kind == "Task", kind
-        parameters = render(state.get("Parameters", {}), data)
+        parameters = render(state.get("Parameters", {}), data, context)
         attempts: dict[int, int] = {}
         caught = False
         while True:
@@ -214,22 +232,29 @@ def run(
     raise AssertionError(f"no end after {max_steps} steps: {visited[-10:]}")
 
 
-def lambda_service(outputs: Iterator[Any], completions: list[dict[str, Any]]) -> Service:
+def lambda_service(outputs: Iterator[Any], heartbeats: list[dict[str, Any]]) -> Service:
     """lambda:invoke returns {"Payload": <handler output>}; an exception item raises instead."""
 
     def call(resource: str, parameters: dict[str, Any]) -> Any:
-        if resource == "arn:aws:states:::lambda:invoke":
+        if resource == LAMBDA_INVOKE:
             assert parameters["FunctionName"] == "${DrainFunctionArn}"
             item = next(outputs)
             if isinstance(item, TaskFailed):
                 raise item
             return {"Payload": item, "StatusCode": 200, "ExecutedVersion": "$LATEST"}
-        if resource == "arn:aws:states:::aws-sdk:autoscaling:completeLifecycleAction":
-            completions.append(parameters)
+        if resource == HEARTBEAT:
+            heartbeats.append(parameters)
             return {}
         raise AssertionError(resource)
 
     return call
+
+
+def invokes(calls: list[tuple[str, dict[str, Any]]]) -> int:
+    return sum(1 for resource, _ in calls if resource == LAMBDA_INVOKE)
+
+
+# --- structure ----------------------------------------------------------------------------------
 
 
 def test_definition_is_well_formed() -> None:
@@ -247,6 +272,29 @@ def test_definition_is_well_formed() -> None:
     assert load_definition(9000)["TimeoutSeconds"] == 9000
 
 
+def test_the_loop_never_completes_a_lifecycle_action() -> None:
+    """v2: releases are the Lambda's; the loop only invokes it and records heartbeats."""
+    resources = {s["Resource"] for s in DEFINITION["States"].values() if s["Type"] == "Task"}
+    assert resources == {LAMBDA_INVOKE, HEARTBEAT}
+    assert "completeLifecycleAction" not in ASL_FILE.read_text()
+
+
+def test_every_fail_state_names_its_error() -> None:
+    fails = {n: s for n, s in DEFINITION["States"].items() if s["Type"] == "Fail"}
+    assert set(fails) == {
+        "InputRejected",
+        "PermanentError",
+        "ErrorsOutlastedRelease",
+        "DeadlinePassedWhileFailing",
+    }
+    for name, state in fails.items():
+        assert state["Error"] == name
+        assert "Lambda releases" in state["Cause"]
+
+
+# --- walks --------------------------------------------------------------------------------------
+
+
 def test_draining_loops_to_wait_then_succeeds_when_done() -> None:
     outputs = iter(
         [
@@ -255,14 +303,14 @@ def test_draining_loops_to_wait_then_succeeds_when_done() -> None:
             SAMPLE_COMPLETED,
         ]
     )
-    completions: list[dict[str, Any]] = []
+    heartbeats: list[dict[str, Any]] = []
     status, visited, output, _ = run(
-        DEFINITION, SAMPLE_DRAINING, lambda_service(outputs, completions)
+        DEFINITION, SAMPLE_DRAINING, lambda_service(outputs, heartbeats)
     )
     assert status == "SUCCEEDED"
     assert visited == ["WaitBeforePoll", "PollDrain", "IsDrainDone"] * 3 + ["DrainFinished"]
     assert output == SAMPLE_COMPLETED
-    assert completions == []  # the Lambda completes the action itself on success
+    assert heartbeats == []  # the Lambda heartbeats while polls succeed
 
 
 def test_each_poll_gets_the_previous_output_unchanged() -> None:
@@ -287,66 +335,124 @@ def test_any_done_output_ends_the_execution(action: str) -> None:
     assert visited[-1] == "DrainFinished"
 
 
-def test_lambda_error_completes_the_lifecycle_action_then_fails() -> None:
-    # TaskFailed retried 3 times, then caught.
-    failures = [TaskFailed("RuntimeError", "boom")] * 4
-    completions: list[dict[str, Any]] = []
+@pytest.mark.parametrize(
+    ("error", "fail_state"),
+    [("InputRejected", "InputRejected"), ("PermanentAwsError", "PermanentError")],
+)
+def test_permanent_errors_fail_at_once_without_retry(error: str, fail_state: str) -> None:
+    heartbeats: list[dict[str, Any]] = []
     status, visited, output, calls = run(
-        DEFINITION, SAMPLE_DRAINING, lambda_service(iter(failures), completions)
+        DEFINITION, SAMPLE_DRAINING, lambda_service(iter([TaskFailed(error)]), heartbeats)
     )
     assert status == "FAILED"
-    assert output["Error"] == "DrainLoopFailed"
+    assert output["Error"] == fail_state
+    assert visited == ["WaitBeforePoll", "PollDrain", fail_state]
+    assert invokes(calls) == 1
+    assert heartbeats == []
+
+
+def test_throttling_is_retried_in_place_then_the_loop_carries_on() -> None:
+    outputs = iter([TaskFailed("Lambda.TooManyRequestsException")] * 3 + [SAMPLE_COMPLETED])
+    status, visited, output, calls = run(DEFINITION, SAMPLE_DRAINING, lambda_service(outputs, []))
+    assert status == "SUCCEEDED"
+    assert output == SAMPLE_COMPLETED
+    assert "CountFailure" not in visited
+    assert invokes(calls) == 4
+
+
+def test_a_transient_failure_waits_heartbeats_and_polls_again() -> None:
+    """A Lambda error past the in-place retries: heartbeat, wait $.retry.wait_seconds, poll."""
+    outputs = iter([TaskFailed("RuntimeError", "boom"), SAMPLE_COMPLETED])
+    heartbeats: list[dict[str, Any]] = []
+    status, visited, _, _ = run(DEFINITION, SAMPLE_DRAINING, lambda_service(outputs, heartbeats))
+    assert status == "SUCCEEDED"
     assert visited == [
         "WaitBeforePoll",
         "PollDrain",
-        "HasLifecycleAction",
-        "CompleteLifecycleActionOnError",
-        "DrainFailed",
+        "CountFailure",
+        "KeepTrying",
+        "HeartbeatWhileFailing",
+        "WaitAfterFailure",
+        "PollDrain",
+        "IsDrainDone",
+        "DrainFinished",
     ]
-    assert completions == [
+    assert heartbeats == [
         {
             "AutoScalingGroupName": "prod-asg-a",
             "LifecycleHookName": "ecs-drain-hook",
             "InstanceId": "i-0123456789abcdef0",
-            "LifecycleActionResult": "CONTINUE",
         }
     ]
-    assert sum(1 for resource, _ in calls if resource.endswith("lambda:invoke")) == 4
 
 
-def test_throttling_is_retried_then_the_loop_carries_on() -> None:
-    outputs = iter([TaskFailed("Lambda.TooManyRequestsException")] * 3 + [SAMPLE_COMPLETED])
-    status, _, output, _ = run(DEFINITION, SAMPLE_DRAINING, lambda_service(outputs, []))
-    assert status == "SUCCEEDED"
-    assert output == SAMPLE_COMPLETED
+def test_the_retry_poll_carries_the_failure_record() -> None:
+    payloads: list[dict[str, Any]] = []
+
+    def service(resource: str, parameters: dict[str, Any]) -> Any:
+        if resource == HEARTBEAT:
+            return {}
+        payloads.append(parameters["Payload"])
+        if len(payloads) == 1:
+            raise TaskFailed("Lambda.Unknown", "runtime exited")
+        return {"Payload": SAMPLE_COMPLETED}
+
+    run(DEFINITION, SAMPLE_DRAINING, service)
+    retry = payloads[1]["retry"]
+    assert retry["failed_seconds"] == 60  # this retry's wait
+    assert retry["wait_seconds"] == 60 and retry["release_after_seconds"] == 900
+    assert retry["last_error"]["Error"] == "Lambda.Unknown"
+    assert retry["failed_at"].startswith("2026-01-15T10:00:15")  # after the first Wait
 
 
-def test_error_without_a_lifecycle_action_fails_without_completing() -> None:
-    completions: list[dict[str, Any]] = []
-    failures = iter([TaskFailed("RuntimeError")] * 4)
-    status, visited, _, _ = run(
-        DEFINITION, SAMPLE_MANUAL_DRAINING, lambda_service(failures, completions)
+def test_failures_longer_than_the_release_time_fail_the_loop() -> None:
+    """900 s of failures at 60 s a retry: the 16th failure passes the limit."""
+    heartbeats: list[dict[str, Any]] = []
+    outputs = iter([TaskFailed("RuntimeError")] * 100)
+    status, visited, output, calls = run(
+        DEFINITION, SAMPLE_DRAINING, lambda_service(outputs, heartbeats)
     )
     assert status == "FAILED"
-    assert visited[-2:] == ["HasLifecycleAction", "DrainFailed"]
-    assert completions == []
+    assert output["Error"] == "ErrorsOutlastedRelease"
+    assert visited[-2:] == ["KeepTrying", "ErrorsOutlastedRelease"]
+    assert len(heartbeats) == 15
+    assert invokes(calls) == 16  # a function error is not retried in place: it waits
 
 
-def test_failed_completion_still_fails_the_execution() -> None:
-    def service(resource: str, parameters: dict[str, Any]) -> Any:
-        if resource.endswith("lambda:invoke"):
-            raise TaskFailed("RuntimeError")
-        raise TaskFailed("AutoScaling.ValidationErrorException", "No active Lifecycle Action found")
-
-    status, visited, _, _ = run(DEFINITION, SAMPLE_DRAINING, service)
+def test_the_deadline_passing_while_polls_fail_fails_the_loop() -> None:
+    near_deadline = {**SAMPLE_DRAINING, "deadline_at": "2026-01-15T10:01:30Z"}
+    status, visited, output, _ = run(
+        DEFINITION, near_deadline, lambda_service(iter([TaskFailed("RuntimeError")] * 10), [])
+    )
     assert status == "FAILED"
-    assert visited[-2:] == ["CompleteLifecycleActionOnError", "DrainFailed"]
+    assert output["Error"] == "DeadlinePassedWhileFailing"
+    # First failure at 10:00:15 (before the deadline), second at 10:01:15, third at 10:02:15.
+    assert visited.count("HeartbeatWhileFailing") == 2
 
 
-def test_sample_outputs_are_valid_handler_states() -> None:
-    """The samples stay in step with the handler's model (extra='forbid' catches drift)."""
-    from drain_hook.models.state import DrainState
+def test_a_manual_drain_without_a_lifecycle_action_records_no_heartbeat() -> None:
+    heartbeats: list[dict[str, Any]] = []
+    outputs = iter([TaskFailed("RuntimeError"), SAMPLE_COMPLETED])
+    status, visited, _, _ = run(
+        DEFINITION, SAMPLE_MANUAL_DRAINING, lambda_service(outputs, heartbeats)
+    )
+    assert status == "SUCCEEDED"
+    assert "HeartbeatWhileFailing" not in visited
+    assert "WaitAfterFailure" in visited
+    assert heartbeats == []
 
-    for sample in (SAMPLE_DRAINING, SAMPLE_COMPLETED, SAMPLE_MANUAL_DRAINING):
-        state = DrainState.model_validate(sample)
-        assert state.model_dump(mode="json")["done"] == sample["done"]
+
+def test_a_failed_heartbeat_never_ends_the_loop() -> None:
+    def service(resource: str, parameters: dict[str, Any]) -> Any:
+        if resource == HEARTBEAT:
+            raise TaskFailed("AutoScaling.ValidationErrorException", "No active Lifecycle Action")
+        if service.polls == 0:  # type: ignore[attr-defined]
+            service.polls += 1  # type: ignore[attr-defined]
+            raise TaskFailed("RuntimeError")
+        return {"Payload": SAMPLE_COMPLETED}
+
+    service.polls = 0  # type: ignore[attr-defined]
+    status, visited, _, calls = run(DEFINITION, SAMPLE_DRAINING, service)
+    assert status == "SUCCEEDED"
+    assert sum(1 for r, _ in calls if r == HEARTBEAT) == 4  # first try + 3 retries
+    assert visited[visited.index("HeartbeatWhileFailing") + 1] == "WaitAfterFailure"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from aws_cdk import Annotations, Duration, Names, RemovalPolicy, Token
+from aws_cdk import Aws, Duration, Fn, Names, RemovalPolicy, Token
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
@@ -13,29 +13,39 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.constructs.acknowledgements import acknowledge
-from infra.constructs.alarms import DrainAlarms
-from infra.constructs.arns import state_machine_arn
-from infra.constructs.drain_function import (
-    METRICS_NAMESPACE,
-    POWERTOOLS_VERSION,
-    SERVICE_NAME,
-    DrainFunction,
-)
-from infra.constructs.drain_state_machine import DrainStateMachine
-from infra.constructs.lifecycle_hooks import LifecycleHooks
-from infra.settings import DrainSettings
+from ecs_drain_hook.acknowledgements import acknowledge
+from ecs_drain_hook.alarms import DrainAlarms
+from ecs_drain_hook.arns import state_machine_arn
+from ecs_drain_hook.dashboard import DrainDashboard
+from ecs_drain_hook.drain_function import DrainFunction
+from ecs_drain_hook.drain_state_machine import DrainStateMachine
+from ecs_drain_hook.event_rules import DrainEventRules
+from ecs_drain_hook.lifecycle_hooks import LifecycleHooks
+from ecs_drain_hook.other_hooks import OtherHooksCheck
+from ecs_drain_hook.powertools import POWERTOOLS_VERSION
+from ecs_drain_hook.runtime.drain_hook.settings import Tunables
+from ecs_drain_hook.timing import HookTiming
 
 DEFAULT_HOOK_NAME = "ecs-drain-hook"
 _HOOK_NAME = re.compile(r"^[A-Za-z0-9\-_/]{1,255}$")
 _STATE_MACHINE_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,80}$")
-MANAGED_DRAINING_WARNING_ID = "ecs-drain-hook:managedDraining"
+# The stack id's UUID (arn:...:stack/<name>/<uuid>) is 36 characters: a name carrying it is new
+# for every stack created, so a retained or still-deleting resource never blocks a redeploy.
+_STACK_UUID_LENGTH = 36
+
+
+def stack_instance_id() -> str:
+    """The UUID part of AWS::StackId: stable for a stack's life, new after a destroy."""
+    return Fn.select(2, Fn.split("/", Aws.STACK_ID))
 
 
 class EcsDrainHook(Construct):
-    """Lifecycle hooks + EventBridge rule + drain Lambda + wait-loop state machine + alarms.
+    """Lifecycle hooks + EventBridge rules + drain Lambda + wait-loop state machine + alarms +
+    dashboard.
 
-    Drop it into any stack with a cluster (imported or created) and the groups that feed it.
+    Drop it into any stack with a cluster (imported or created) and the groups that feed it. The
+    Lambda's tunables (`Tunables`, every field also a CDK context key of the repository's app)
+    are checked here, with the same messages the Lambda would give at cold start.
     """
 
     def __init__(
@@ -45,38 +55,51 @@ class EcsDrainHook(Construct):
         *,
         cluster: ecs.ICluster,
         auto_scaling_groups: Sequence[autoscaling.IAutoScalingGroup],
-        settings: DrainSettings | None = None,
+        tunables: Tunables | None = None,
+        heartbeat_timeout_seconds: int | None = None,
         hook_name: str = DEFAULT_HOOK_NAME,
         alarm_topic: sns.ITopic | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         reserved_concurrency: int | None = None,
+        powertools_layer_arn: str | None = None,
         powertools_version: str = POWERTOOLS_VERSION,
         state_machine_name: str | None = None,
         managed_draining: bool | None = None,
     ) -> None:
+        """
+        Args:
+            tunables: the drain Lambda's settings (defaults: `Tunables()`).
+            heartbeat_timeout_seconds: the hooks' heartbeat timeout; derived when unset. An
+                explicit one must outlast the longest event delivery plus one Lambda run.
+            powertools_layer_arn: a Powertools v3 python3.13 arm64 layer; needed where
+                Powertools publishes no SSM parameter (China, GovCloud, some newer Regions).
+            state_machine_name: a fixed name (default: unique per stack instance).
+            managed_draining: for imported groups, whether their capacity provider uses ECS
+                managed draining (True warns); owned groups are inspected instead.
+        """
         super().__init__(scope, construct_id)
         groups = list(auto_scaling_groups)
-        settings = settings or DrainSettings()
+        tunables = tunables or Tunables()
         _validate(groups, hook_name, state_machine_name, reserved_concurrency)
-        self.settings = settings
+        self.tunables = tunables
         self.hook_name = hook_name
-        self.heartbeat_timeout_seconds = settings.heartbeat_timeout()
+        self.timing = HookTiming.derive(tunables, heartbeat_timeout_seconds)
+        self.heartbeat_timeout_seconds = self.timing.heartbeat_timeout_seconds
 
-        if managed_draining:
-            Annotations.of(self).add_warning_v2(
-                MANAGED_DRAINING_WARNING_ID,
-                "The cluster's capacity provider uses ECS managed instance draining: it runs its "
-                "own termination hook on the group and the two drains fight each other. Disable "
-                "managed draining on the capacity provider, or do not deploy this hook.",
-            )
+        OtherHooksCheck.add_to(
+            self, groups=groups, cluster=cluster, declared_managed_draining=managed_draining
+        )
 
-        self.state_machine_name = state_machine_name or Names.unique_resource_name(
-            self, max_length=80, separator="-"
+        base_name = Names.unique_resource_name(
+            self, max_length=80 - _STACK_UUID_LENGTH - 1, separator="-"
+        )
+        self.state_machine_name = state_machine_name or Fn.join(
+            "-", [base_name, stack_instance_id()]
         )
         self.state_machine_arn = state_machine_arn(self, self.state_machine_name)
 
-        # Undeliverable lifecycle events (EventBridge) and failed async invokes (Lambda).
+        # Undeliverable events (EventBridge) and failed async invokes (Lambda).
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
@@ -96,12 +119,14 @@ class EcsDrainHook(Construct):
             "Drain",
             cluster=cluster,
             groups=groups,
-            settings=settings,
+            tunables=tunables,
+            state_machine_name=self.state_machine_name,
             state_machine_arn=self.state_machine_arn,
             dead_letter_queue=self.dead_letter_queue,
             log_retention=log_retention,
             log_removal_policy=log_removal_policy,
             reserved_concurrency=reserved_concurrency,
+            powertools_layer_arn=powertools_layer_arn,
             powertools_version=powertools_version,
         )
         self.function = self.drain_function.function
@@ -110,9 +135,15 @@ class EcsDrainHook(Construct):
             self,
             "Loop",
             state_machine_name=self.state_machine_name,
+            log_group_name=Fn.join(
+                "", ["/aws/vendedlogs/states/", base_name, "-", stack_instance_id()]
+            )
+            if state_machine_name is None
+            else f"/aws/vendedlogs/states/{state_machine_name}",
             function=self.function,
             groups=groups,
-            timeout_seconds=settings.execution_timeout_seconds,
+            timeout_seconds=self.timing.execution_timeout_seconds,
+            tracing_enabled=tunables.tracing_enabled,
             log_retention=log_retention,
             log_removal_policy=log_removal_policy,
         )
@@ -125,6 +156,14 @@ class EcsDrainHook(Construct):
             groups=groups,
             hook_name=hook_name,
             heartbeat_timeout_seconds=self.heartbeat_timeout_seconds,
+        )
+        self.rules = DrainEventRules(
+            self,
+            "Rules",
+            cluster=cluster,
+            groups=groups,
+            hook_name=hook_name,
+            state_machine_arn=self.state_machine_arn,
             function=self.function,
             dead_letter_queue=self.dead_letter_queue,
         )
@@ -135,10 +174,20 @@ class EcsDrainHook(Construct):
             function=self.function,
             state_machine=self.state_machine,
             dead_letter_queue=self.dead_letter_queue,
-            metrics_namespace=METRICS_NAMESPACE,
-            service_name=SERVICE_NAME,
             topic=alarm_topic,
         )
+        self.dashboard = DrainDashboard(
+            self,
+            "Dashboard",
+            function=self.function,
+            state_machine=self.state_machine,
+            dead_letter_queue=self.dead_letter_queue,
+        )
+
+    @property
+    def dashboard_url(self) -> str:
+        """The CloudWatch console URL of the dashboard (a token; e.g. for a CfnOutput)."""
+        return self.dashboard.url
 
 
 def _validate(

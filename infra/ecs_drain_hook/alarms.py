@@ -11,11 +11,34 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-FORCED_METRIC_NAME = "DrainsForced"
+from ecs_drain_hook.runtime.drain_hook import contract
+
+PERIOD = Duration.minutes(5)
+# What each alarmed drain metric means, for the alarm description.
+DRAIN_METRIC_DESCRIPTIONS = {
+    contract.METRIC_DRAINS_FORCED: "A drain hit its deadline and the instance was released with "
+    "tasks left",
+    contract.METRIC_DRAINS_AGENT_LOST: "An instance was released because its ECS agent stayed "
+    "disconnected past the grace",
+    contract.METRIC_LOOP_END_RELEASES: "A drain loop failed, timed out or was aborted and the "
+    "Lambda released its instance",
+    contract.METRIC_CLUSTER_NOT_FOUND: "A lifecycle event named a cluster that does not exist",
+}
+
+
+def drain_metric(name: str, statistic: str = "Sum") -> cloudwatch.Metric:
+    """A metric the Lambda emits (Powertools EMF, dimension service)."""
+    return cloudwatch.Metric(
+        namespace=contract.METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": contract.SERVICE_NAME},
+        period=PERIOD,
+        statistic=statistic,
+    )
 
 
 class DrainAlarms(Construct):
-    """Any failed, timed-out or aborted loop, Lambda error, dead letter or forced completion."""
+    """Any bad loop end, Lambda error or throttle, dead letter, or alarmed drain metric."""
 
     def __init__(
         self,
@@ -25,46 +48,40 @@ class DrainAlarms(Construct):
         function: lambda_.IFunction,
         state_machine: sfn.IStateMachine,
         dead_letter_queue: sqs.IQueue,
-        metrics_namespace: str,
-        service_name: str,
         topic: sns.ITopic | None,
     ) -> None:
         super().__init__(scope, construct_id)
-        period = Duration.minutes(5)
         metrics: dict[str, tuple[cloudwatch.IMetric, str]] = {
             "ExecutionsFailed": (
-                state_machine.metric_failed(period=period, statistic="Sum"),
-                "A drain loop execution failed (its lifecycle action was completed early)",
+                state_machine.metric_failed(period=PERIOD, statistic="Sum"),
+                "A drain loop execution failed (the Lambda releases its instance)",
             ),
             "ExecutionsTimedOut": (
-                state_machine.metric_timed_out(period=period, statistic="Sum"),
+                state_machine.metric_timed_out(period=PERIOD, statistic="Sum"),
                 "A drain loop execution hit its timeout",
             ),
             "ExecutionsAborted": (
-                state_machine.metric_aborted(period=period, statistic="Sum"),
+                state_machine.metric_aborted(period=PERIOD, statistic="Sum"),
                 "A drain loop execution was aborted",
             ),
             "FunctionErrors": (
-                function.metric_errors(period=period, statistic="Sum"),
+                function.metric_errors(period=PERIOD, statistic="Sum"),
                 "The drain Lambda raised an error",
+            ),
+            "FunctionThrottles": (
+                function.metric_throttles(period=PERIOD, statistic="Sum"),
+                "The drain Lambda was throttled (check reserved concurrency)",
             ),
             "DeadLetters": (
                 dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    period=period, statistic="Maximum"
+                    period=PERIOD, statistic="Maximum"
                 ),
-                "A lifecycle event could not be delivered to or handled by the drain Lambda",
+                "An event could not be delivered to or handled by the drain Lambda",
             ),
-            "DrainsForced": (
-                # Emitted by the Lambda through Powertools Metrics (EMF in its log).
-                cloudwatch.Metric(
-                    namespace=metrics_namespace,
-                    metric_name=FORCED_METRIC_NAME,
-                    dimensions_map={"service": service_name},
-                    period=period,
-                    statistic="Sum",
-                ),
-                "A drain hit its deadline and the instance was released with tasks left",
-            ),
+            **{
+                name: (drain_metric(name), DRAIN_METRIC_DESCRIPTIONS[name])
+                for name in contract.ALARMED_METRICS
+            },
         }
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         for name, (metric, description) in metrics.items():

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_autoscaling as autoscaling
@@ -15,26 +13,22 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.constructs.acknowledgements import acknowledge_wildcard_resource, default_policy
-from infra.constructs.arns import group_arn
-from infra.constructs.cfn_tidy import depend_only_on_policy
-
-ASL_FILE = Path(__file__).resolve().parents[1] / "state_machine" / "drain_loop.asl.json"
-FUNCTION_ARN_SUBSTITUTION = "DrainFunctionArn"
-
-
-def load_definition(timeout_seconds: int, asl_file: Path = ASL_FILE) -> dict[str, Any]:
-    """The ASL with TimeoutSeconds set, still carrying the ${DrainFunctionArn} placeholder."""
-    definition: dict[str, Any] = json.loads(asl_file.read_text(encoding="utf-8"))
-    definition["TimeoutSeconds"] = timeout_seconds
-    return definition
+from ecs_drain_hook.acknowledgements import (
+    acknowledge,
+    acknowledge_wildcard_resource,
+    default_policy,
+)
+from ecs_drain_hook.arns import group_arn
+from ecs_drain_hook.cfn_tidy import depend_only_on_policy
+from ecs_drain_hook.package_files import load_definition
+from ecs_drain_hook.runtime.drain_hook.contract import FUNCTION_ARN_SUBSTITUTION
 
 
 class DrainStateMachine(Construct):
     """Wait loop around the drain Lambda.
 
     The definition stays a plain string with DefinitionSubstitutions (never a CDK-built Fn::Join),
-    so cfn-lint can validate it and the file in infra/ is exactly what runs.
+    so cfn-lint can validate it and the ASL file shipped in the package is exactly what runs.
     """
 
     def __init__(
@@ -43,19 +37,22 @@ class DrainStateMachine(Construct):
         construct_id: str,
         *,
         state_machine_name: str,
+        log_group_name: str,
         function: lambda_.IFunction,
         groups: Sequence[autoscaling.IAutoScalingGroup],
         timeout_seconds: int,
+        tracing_enabled: bool,
         log_retention: logs.RetentionDays,
         log_removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
 
-        # The vended-logs prefix keeps the account's CloudWatch Logs resource policy small.
+        # The vended-logs prefix keeps the account's CloudWatch Logs resource policy small; the
+        # name carries the stack's id, so a retained group never collides with a redeploy.
         self.log_group = logs.LogGroup(
             self,
             "LogGroup",
-            log_group_name=f"/aws/vendedlogs/states/{state_machine_name}",
+            log_group_name=log_group_name,
             retention=log_retention,
             removal_policy=log_removal_policy,
         )
@@ -63,8 +60,8 @@ class DrainStateMachine(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            # A fixed name: the Lambda gets this ARN in its environment without a reference
-            # cycle (the definition already references the Lambda).
+            # Known before it exists: the Lambda gets this ARN in its environment without a
+            # reference cycle (the definition already references the Lambda).
             state_machine_name=state_machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_string(json.dumps(definition, indent=2)),
@@ -72,7 +69,7 @@ class DrainStateMachine(Construct):
             logs=sfn.LogOptions(
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
             ),
-            tracing_enabled=True,
+            tracing_enabled=tracing_enabled,
             comment="ecs-drain-hook wait loop",
         )
         role = self.state_machine.role
@@ -84,12 +81,13 @@ class DrainStateMachine(Construct):
                 resources=[function.function_arn],
             )
         )
-        # The Catch path completes the lifecycle action itself (aws-sdk integration).
+        # While polls fail for transient reasons the loop keeps the hold alive itself (aws-sdk
+        # integration); it never completes a lifecycle action.
         group_arns = [group_arn(self, group) for group in groups]
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="CompleteLifecycleActionOnError",
-                actions=["autoscaling:CompleteLifecycleAction"],
+                sid="HeartbeatWhileFailing",
+                actions=["autoscaling:RecordLifecycleActionHeartbeat"],
                 resources=group_arns,
             )
         )
@@ -108,3 +106,10 @@ class DrainStateMachine(Construct):
             "CloudWatch Logs vended log delivery (logs:*LogDelivery*, resource policies) and X-Ray "
             "tracing APIs have no resource-level permissions.",
         )
+        if not tracing_enabled:
+            acknowledge(
+                self.state_machine,
+                "AwsSolutions-SF2",
+                "X-Ray follows the drain hook's one tracing setting (tracing_enabled, off by "
+                "default); execution history and ALL-level logs record every poll.",
+            )

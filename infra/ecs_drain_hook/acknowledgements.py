@@ -47,27 +47,4 @@ def _render(value: Any) -> str:
             return f"<{arg[0]}.{arg[1]}>"
         if key == "Fn::Join":
             return str(arg[0]).join(_render(part) for part in arg[1])
-    return json.dumps(value)
-
-
-def acknowledge_demo_findings(*, instance_role: iam.IRole, group: IConstruct) -> None:
-    """Findings on the demo's own cluster capacity (not part of the reusable construct)."""
-    policy = default_policy(instance_role)
-    acknowledge(
-        policy,
-        "AwsSolutions-IAM5[Action::ecs:Submit*]",
-        "aws-cdk-lib's ECS agent policy: the agent reports container, task and attachment state "
-        "changes (ecs:Submit*), scoped to the demo cluster.",
-    )
-    acknowledge_wildcard_resource(
-        policy,
-        "*",
-        "ECS agent calls without resource-level permissions (ecs:DiscoverPollEndpoint, "
-        "ecr:GetAuthorizationToken, its own logs).",
-    )
-    acknowledge(
-        group.node.default_child or group,
-        "AwsSolutions-AS3",
-        "Throwaway demo group: its scaling activity and every drain are visible in the activity "
-        "history, the drain logs and the drain alarms.",
-    )
+    return json.dumps(value, separators=(",", ":"))

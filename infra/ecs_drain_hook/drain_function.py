@@ -1,11 +1,10 @@
-"""The drain Lambda: code from lambda/, Powertools from the AWS-managed layer, scoped IAM."""
+"""The drain Lambda: code from the package's runtime folder, Powertools as a layer, scoped IAM."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -13,34 +12,35 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.constructs.acknowledgements import (
+from ecs_drain_hook.acknowledgements import (
     acknowledge,
     acknowledge_wildcard_resource,
     default_policy,
 )
-from infra.constructs.arns import cluster_resource_arn, group_arn
-from infra.constructs.cfn_tidy import depend_only_on_policy
-from infra.settings import DrainSettings
+from ecs_drain_hook.arns import cluster_resource_arn, execution_arn_pattern, group_arn
+from ecs_drain_hook.cfn_tidy import depend_only_on_policy
+from ecs_drain_hook.package_files import ASSET_EXCLUDES, HANDLER, lambda_code_dir
+from ecs_drain_hook.powertools import POWERTOOLS_RUNTIME, POWERTOOLS_VERSION, powertools_layer
+from ecs_drain_hook.runtime.drain_hook import contract
+from ecs_drain_hook.runtime.drain_hook.settings import Tunables
+from ecs_drain_hook.timing import (
+    LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS,
+    LAMBDA_ASYNC_RETRY_ATTEMPTS,
+    LAMBDA_TIMEOUT_SECONDS,
+)
 
-LAMBDA_SOURCE = Path(__file__).resolve().parents[2] / "lambda"
-HANDLER = "drain_hook.handler.lambda_handler"
-# Pinned like requirements.txt's aws-lambda-powertools, so every deploy gets the same layer.
-POWERTOOLS_VERSION = "3.37.0"
-POWERTOOLS_RUNTIME = "python3.13"
-SERVICE_NAME = "ecs-drain-hook"
-METRICS_NAMESPACE = "EcsDrainHook"
-
-
-def powertools_parameter_name(version: str = POWERTOOLS_VERSION) -> str:
-    """AWS public SSM parameter holding the Powertools v3 layer ARN for this runtime and arch."""
-    return f"/aws/service/powertools/python/arm64/{POWERTOOLS_RUNTIME}/{version}"
+# APIs without resource-level permissions (Service Authorization Reference, EC2 Auto Scaling).
+AUTOSCALING_DESCRIBE_ACTIONS = (
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLifecycleHooks",
+    "autoscaling:DescribeScalingActivities",
+)
 
 
 class DrainFunction(Construct):
-    """The Lambda that starts, polls and completes drains, with its role and log group."""
+    """The Lambda that starts, polls, releases and completes drains, with its role and logs."""
 
     def __init__(
         self,
@@ -49,21 +49,21 @@ class DrainFunction(Construct):
         *,
         cluster: ecs.ICluster,
         groups: Sequence[autoscaling.IAutoScalingGroup],
-        settings: DrainSettings,
+        tunables: Tunables,
+        state_machine_name: str,
         state_machine_arn: str,
         dead_letter_queue: sqs.IQueue,
         log_retention: logs.RetentionDays,
         log_removal_policy: RemovalPolicy,
         reserved_concurrency: int | None,
-        powertools_version: str,
+        powertools_layer_arn: str | None,
+        powertools_version: str = POWERTOOLS_VERSION,
     ) -> None:
         super().__init__(scope, construct_id)
 
+        # No name: CloudFormation generates one, so a retained group never blocks a redeploy.
         self.log_group = logs.LogGroup(
-            self,
-            "LogGroup",
-            retention=log_retention,
-            removal_policy=log_removal_policy,
+            self, "LogGroup", retention=log_retention, removal_policy=log_removal_policy
         )
         # An own role instead of the default one: the default attaches the AWS managed
         # AWSLambdaBasicExecutionRole (logs:* on every log group).
@@ -75,18 +75,12 @@ class DrainFunction(Construct):
         )
         self.log_group.grant_write(self.role)
 
-        # Resolved by CloudFormation at deploy time: no lookup at synth, no Docker bundling.
-        layer_arn = ssm.StringParameter.value_for_string_parameter(
-            self, powertools_parameter_name(powertools_version)
-        )
-        powertools = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)
-
         environment = {
+            **tunables.environ(),
             "CLUSTER_NAME": cluster.cluster_name,
             "STATE_MACHINE_ARN": state_machine_arn,
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            **settings.lambda_environment(),
+            "POWERTOOLS_SERVICE_NAME": contract.SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": contract.METRICS_NAMESPACE,
         }
         self.function = lambda_.Function(
             self,
@@ -96,44 +90,52 @@ class DrainFunction(Construct):
             architecture=lambda_.Architecture.ARM_64,
             handler=HANDLER,
             code=lambda_.Code.from_asset(
-                str(LAMBDA_SOURCE), exclude=["**/__pycache__", "**/*.pyc", "tests"]
+                str(lambda_code_dir()),
+                exclude=list(ASSET_EXCLUDES),
+                ignore_mode=IgnoreMode.GIT,
             ),
-            layers=[powertools],
+            layers=[
+                powertools_layer(
+                    self, "Powertools", layer_arn=powertools_layer_arn, version=powertools_version
+                )
+            ],
             role=self.role,
             # One poll per invocation: a few API calls, never a wait.
-            timeout=Duration.seconds(60),
+            timeout=Duration.seconds(LAMBDA_TIMEOUT_SECONDS),
             memory_size=256,
             environment=environment,
             log_group=self.log_group,
-            tracing=lambda_.Tracing.ACTIVE if settings.tracing_enabled else None,
+            tracing=lambda_.Tracing.ACTIVE if tunables.tracing_enabled else None,
             reserved_concurrent_executions=reserved_concurrency,
         )
-        # EventBridge invokes asynchronously: a lifecycle event that fails every retry lands in
-        # the same dead-letter queue as an undeliverable one, where its alarm fires.
+        # EventBridge invokes asynchronously: an event that fails every retry lands in the same
+        # dead-letter queue as an undeliverable one, where its alarm fires.
         self.function.configure_async_invoke(
-            retry_attempts=2,
-            max_event_age=Duration.hours(1),
+            retry_attempts=LAMBDA_ASYNC_RETRY_ATTEMPTS,
+            max_event_age=Duration.seconds(LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS),
             on_failure=destinations.SqsDestination(dead_letter_queue),
         )
 
-        self._grant_drain_permissions(cluster, groups, state_machine_arn)
+        self._grant_drain_permissions(cluster, groups, state_machine_name, state_machine_arn)
         depend_only_on_policy(self.function, self.role)
         acknowledge(
             self.function,
             "AwsSolutions-L1",
-            f"Runtime pinned to {POWERTOOLS_RUNTIME}: the AWS-managed Powertools layer is "
-            "published and pinned per runtime; move both together.",
+            f"Runtime pinned to {POWERTOOLS_RUNTIME}: the Powertools layer is published and "
+            "pinned per runtime; move both together.",
         )
 
     def _grant_drain_permissions(
         self,
         cluster: ecs.ICluster,
         groups: Sequence[autoscaling.IAutoScalingGroup],
+        state_machine_name: str,
         state_machine_arn: str,
     ) -> None:
         container_instances = cluster_resource_arn(self, cluster, "container-instance")
         tasks = cluster_resource_arn(self, cluster, "task")
         services = cluster_resource_arn(self, cluster, "service")
+        executions = execution_arn_pattern(self, state_machine_name)
         group_arns = [group_arn(self, group) for group in groups]
         statements = [
             iam.PolicyStatement(
@@ -141,9 +143,16 @@ class DrainFunction(Construct):
                 actions=["ecs:ListContainerInstances"],
                 resources=[cluster.cluster_arn],
             ),
+            # The drain marks the instances it drains with ECS attributes (the container
+            # instance rule matches them) and removes them when it ends.
             iam.PolicyStatement(
                 sid="EcsContainerInstances",
-                actions=["ecs:DescribeContainerInstances", "ecs:UpdateContainerInstancesState"],
+                actions=[
+                    "ecs:DeleteAttributes",
+                    "ecs:DescribeContainerInstances",
+                    "ecs:PutAttributes",
+                    "ecs:UpdateContainerInstancesState",
+                ],
                 resources=[container_instances],
             ),
             # ListTasks is authorized on the container instance when one is given, else on the
@@ -171,19 +180,22 @@ class DrainFunction(Construct):
                 ],
                 resources=group_arns,
             ),
-            # These two Describe APIs have no resource-level permissions: "*" is the only form.
+            # These Describe APIs have no resource-level permissions: "*" is the only form.
             iam.PolicyStatement(
                 sid="AutoScalingDescribe",
-                actions=[
-                    "autoscaling:DescribeAutoScalingInstances",
-                    "autoscaling:DescribeLifecycleHooks",
-                ],
+                actions=list(AUTOSCALING_DESCRIBE_ACTIONS),
                 resources=["*"],
             ),
             iam.PolicyStatement(
                 sid="StartDrainLoop",
                 actions=["states:StartExecution"],
                 resources=[state_machine_arn],
+            ),
+            # Is the loop for this lifecycle action still running (a duplicate), or did it end?
+            iam.PolicyStatement(
+                sid="DescribeDrainLoop",
+                actions=["states:DescribeExecution"],
+                resources=[executions],
             ),
         ]
         for statement in statements:
@@ -206,6 +218,11 @@ class DrainFunction(Construct):
                 "Reads (DescribeServices) whichever service of this cluster owns a task on the "
                 "draining instance; pinned to this cluster's name.",
             ),
+            (
+                executions,
+                "Execution names are per lifecycle action, known at run time; the ARN pattern is "
+                "pinned to this drain loop's state machine.",
+            ),
             *(
                 (
                     arn,
@@ -216,8 +233,8 @@ class DrainFunction(Construct):
             ),
             (
                 "*",
-                "autoscaling:DescribeAutoScalingInstances/DescribeLifecycleHooks and X-Ray "
-                "PutTraceSegments/PutTelemetryRecords have no resource-level permissions.",
+                "autoscaling:DescribeAutoScalingInstances/LifecycleHooks/ScalingActivities and "
+                "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions.",
             ),
         ):
             acknowledge_wildcard_resource(policy, resource, reason)

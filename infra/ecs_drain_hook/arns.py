@@ -42,3 +42,13 @@ def state_machine_arn(scope: IConstruct, name: str) -> str:
         resource_name=name,
         arn_format=ArnFormat.COLON_RESOURCE_NAME,
     )
+
+
+def execution_arn_pattern(scope: IConstruct, state_machine_name: str) -> str:
+    """arn:...:states:region:account:execution:<state machine>:* (every execution of it)."""
+    return Stack.of(scope).format_arn(
+        service="states",
+        resource="execution",
+        resource_name=f"{state_machine_name}:*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )

@@ -1,0 +1,106 @@
+"""The EventBridge rules that wake the drain Lambda, each matching only what concerns this hook.
+
+- lifecycle: "EC2 Instance-terminate Lifecycle Action" of the hooked groups and this hook;
+- container instance: "ECS Container Instance State Change" of this cluster's instances that
+  carry the drain attribute (only instances being drained: a busy cluster's other task events
+  never wake the Lambda);
+- loop end: "Step Functions Execution Status Change" of this drain loop ending FAILED, TIMED_OUT
+  or ABORTED, so the Lambda releases what such a loop held.
+
+Names (sources, detail types, the attribute, the bad ends) come from the runtime's contract module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from ecs_drain_hook.runtime.drain_hook import contract
+from ecs_drain_hook.timing import (
+    CONTAINER_INSTANCE_DELIVERY,
+    LIFECYCLE_DELIVERY,
+    LOOP_END_DELIVERY,
+    Delivery,
+)
+
+
+class DrainEventRules(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: ecs.ICluster,
+        groups: Sequence[autoscaling.IAutoScalingGroup],
+        hook_name: str,
+        state_machine_arn: str,
+        function: lambda_.IFunction,
+        dead_letter_queue: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._function = function
+        self._dead_letter_queue = dead_letter_queue
+
+        self.lifecycle_rule = self._rule(
+            "LifecycleRule",
+            "ecs-drain-hook: terminate lifecycle actions of the hooked groups",
+            events.EventPattern(
+                source=[contract.LIFECYCLE_SOURCE],
+                detail_type=[contract.LIFECYCLE_DETAIL_TYPE],
+                detail={
+                    "AutoScalingGroupName": [group.auto_scaling_group_name for group in groups],
+                    "LifecycleHookName": [hook_name],
+                },
+            ),
+            LIFECYCLE_DELIVERY,
+        )
+        self.container_instance_rule = self._rule(
+            "ContainerInstanceRule",
+            "ecs-drain-hook: state changes of the container instances it drains",
+            events.EventPattern(
+                source=[contract.ECS_SOURCE],
+                detail_type=[contract.CONTAINER_INSTANCE_DETAIL_TYPE],
+                detail={
+                    "clusterArn": [cluster.cluster_arn],
+                    # attributes is a list of {name, value}: a pattern on name matches when any
+                    # element has that name (arrays in EventBridge event patterns).
+                    "attributes": {"name": [contract.DRAIN_ATTRIBUTE]},
+                },
+            ),
+            CONTAINER_INSTANCE_DELIVERY,
+        )
+        self.loop_end_rule = self._rule(
+            "LoopEndRule",
+            "ecs-drain-hook: drain loop executions that failed, timed out or were aborted",
+            events.EventPattern(
+                source=[contract.STATES_SOURCE],
+                detail_type=[contract.EXECUTION_STATUS_DETAIL_TYPE],
+                detail={
+                    "stateMachineArn": [state_machine_arn],
+                    "status": list(contract.LOOP_BAD_ENDS),
+                },
+            ),
+            LOOP_END_DELIVERY,
+        )
+
+    def _rule(
+        self, construct_id: str, description: str, pattern: events.EventPattern, delivery: Delivery
+    ) -> events.Rule:
+        rule = events.Rule(self, construct_id, description=description, event_pattern=pattern)
+        rule.add_target(
+            targets.LambdaFunction(
+                self._function,
+                dead_letter_queue=self._dead_letter_queue,
+                retry_attempts=delivery.retry_attempts,
+                max_event_age=Duration.seconds(delivery.max_event_age_seconds),
+            )
+        )
+        return rule

@@ -1,0 +1,46 @@
+"""Termination lifecycle hooks on the groups (the EventBridge rules are in event_rules.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Stack
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_ecs as ecs
+from constructs import Construct
+
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+
+
+class LifecycleHooks(Construct):
+    """One EC2_INSTANCE_TERMINATING hook per group, its metadata naming the cluster."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: ecs.ICluster,
+        groups: Sequence[autoscaling.IAutoScalingGroup],
+        hook_name: str,
+        heartbeat_timeout_seconds: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        metadata = Stack.of(self).to_json_string({"cluster": cluster.cluster_name})
+        # L1 hooks work the same for imported and created groups (the L2 needs an owned group).
+        # The name is fixed by design: the rule and the Lambda match it. A hook is never
+        # retained, so a redeploy never meets an old one.
+        self.hooks = [
+            autoscaling.CfnLifecycleHook(
+                self,
+                f"Hook{index}",
+                auto_scaling_group_name=group.auto_scaling_group_name,
+                lifecycle_hook_name=hook_name,
+                lifecycle_transition=TERMINATING,
+                heartbeat_timeout=heartbeat_timeout_seconds,
+                # If nothing answers (e.g. the Lambda is gone), termination still goes ahead.
+                default_result="CONTINUE",
+                notification_metadata=metadata,
+            )
+            for index, group in enumerate(groups)
+        ]

@@ -1,0 +1,137 @@
+"""How long the hook may hold an instance and how late its events may arrive, checked at synth.
+
+Figures used here (each a documented AWS limit or a choice of this construct):
+- A lifecycle hook's global timeout is min(48 h, 100 x HeartbeatTimeout) from the moment the
+  instance enters Terminating:Wait; HeartbeatTimeout is 30..7200 s (EC2 Auto Scaling user guide,
+  "Amazon EC2 Auto Scaling lifecycle hooks"; PutLifecycleHook API reference).
+- EventBridge retries a target until MaximumRetryAttempts or MaximumEventAgeInSeconds (60..86400)
+  runs out (EventBridge user guide, "Event retry policy and using dead-letter queues").
+- Lambda retries an asynchronous invocation twice on a function error and keeps throttled events
+  up to MaximumEventAgeInSeconds (60..21600) (Lambda developer guide, "How Lambda handles errors
+  and retries with asynchronous invocation").
+
+Auto Scaling's heartbeat timer runs from the entry into Terminating:Wait, and no heartbeat can be
+recorded before the Lambda first runs: the event's longest delivery delay plus one Lambda run must
+fit in the heartbeat timeout.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ecs_drain_hook.runtime.drain_hook.settings import (
+    HEARTBEAT_TIMEOUT_MAX_SECONDS,
+    HEARTBEAT_TIMEOUT_MIN_SECONDS,
+    LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS,
+    SettingsError,
+    Tunables,
+    lifecycle_global_timeout,
+)
+
+# Slack for the last poll round, Lambda retries and Step Functions start-up on top of the deadline.
+DRAIN_SLACK_SECONDS = 600
+# One poll: a few AWS calls, never a wait.
+LAMBDA_TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The retry policy of one EventBridge rule's Lambda target."""
+
+    retry_attempts: int
+    max_event_age_seconds: int
+
+
+# Lifecycle events and loop-end events must arrive while the action still waits. The event age
+# is the binding limit (retries are spaced by an undocumented backoff), so attempts are the most
+# EventBridge allows; a delivery still failing after 5 minutes goes to the dead-letter queue.
+LIFECYCLE_DELIVERY = Delivery(retry_attempts=185, max_event_age_seconds=300)
+LOOP_END_DELIVERY = LIFECYCLE_DELIVERY
+# A container instance event is worth something only while it is fresh: the loop is the safety
+# net for a lost one.
+CONTAINER_INSTANCE_DELIVERY = Delivery(retry_attempts=3, max_event_age_seconds=60)
+# The function's own asynchronous invoke config (EventBridge invokes Lambda asynchronously): two
+# retries on errors (1 min, then 2 min later), throttled events kept at most 5 minutes.
+LAMBDA_ASYNC_RETRY_ATTEMPTS = 2
+LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS = 300
+
+
+def longest_delivery_seconds() -> int:
+    """Worst-case delay from the lifecycle event to the start of the Lambda run that handles it."""
+    return LIFECYCLE_DELIVERY.max_event_age_seconds + LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS
+
+
+def first_heartbeat_bound_seconds() -> int:
+    """Latest time after the entry into Terminating:Wait at which the first heartbeat lands."""
+    return longest_delivery_seconds() + LAMBDA_TIMEOUT_SECONDS
+
+
+def delivery_figures() -> str:
+    return (
+        f"EventBridge maximum event age {LIFECYCLE_DELIVERY.max_event_age_seconds} s + Lambda "
+        f"async maximum event age {LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS} s + one Lambda run "
+        f"{LAMBDA_TIMEOUT_SECONDS} s = {first_heartbeat_bound_seconds()} s"
+    )
+
+
+@dataclass(frozen=True)
+class HookTiming:
+    """The hook's heartbeat timeout and the loop's timeout, derived from the tunables."""
+
+    hold_seconds: int
+    heartbeat_timeout_seconds: int
+
+    @property
+    def execution_timeout_seconds(self) -> int:
+        """State machine TimeoutSeconds: just above the longest hold, so a stuck loop ends."""
+        return self.hold_seconds
+
+    @property
+    def global_timeout_seconds(self) -> int:
+        return lifecycle_global_timeout(self.heartbeat_timeout_seconds)
+
+    @classmethod
+    def derive(cls, tunables: Tunables, heartbeat_timeout_seconds: int | None = None) -> HookTiming:
+        """Raises SettingsError naming the key when the figures can't hold an instance safely."""
+        hold = (
+            tunables.max_drain_seconds
+            + tunables.deadline_grace_seconds
+            + tunables.poll_interval_max_seconds
+            + DRAIN_SLACK_SECONDS
+        )
+        if hold > LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS:
+            limit = LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS - (hold - tunables.max_drain_seconds)
+            raise SettingsError(
+                f"max_drain_seconds={tunables.max_drain_seconds} plus the deadline grace, one "
+                f"poll interval and {DRAIN_SLACK_SECONDS} s of slack exceeds the lifecycle "
+                f"hook's 48 h global timeout; use at most {limit}"
+            )
+        low = max(
+            HEARTBEAT_TIMEOUT_MIN_SECONDS,
+            # 100 x heartbeat (the global timeout) must cover the whole hold.
+            math.ceil(hold / 100),
+            # The first heartbeat comes from the Lambda's first run.
+            first_heartbeat_bound_seconds() + 1,
+        )
+        if heartbeat_timeout_seconds is None:
+            # The Lambda keeps heartbeats at most half this apart; the default leaves that half
+            # two of the longest poll intervals (room for retries).
+            derived = max(600, 4 * tunables.poll_interval_max_seconds, low)
+            return cls(hold, min(derived, HEARTBEAT_TIMEOUT_MAX_SECONDS))
+        value = heartbeat_timeout_seconds
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(f"heartbeat_timeout_seconds must be an integer, got {value!r}")
+        if value <= first_heartbeat_bound_seconds():
+            raise SettingsError(
+                f"heartbeat_timeout_seconds={value} is too short: a lifecycle event may reach "
+                f"the drain Lambda late and no heartbeat comes before its first run ("
+                f"{delivery_figures()}); use more than {first_heartbeat_bound_seconds()}"
+            )
+        if not low <= value <= HEARTBEAT_TIMEOUT_MAX_SECONDS:
+            raise SettingsError(
+                f"heartbeat_timeout_seconds must be in {low}..{HEARTBEAT_TIMEOUT_MAX_SECONDS} "
+                f"for these drain settings (the global timeout, 100 x heartbeat, must cover "
+                f"the {hold} s hold), got {value}"
+            )
+        return cls(hold, value)

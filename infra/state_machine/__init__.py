@@ -1,0 +1,1 @@
+"""The drain loop definition (ASL), shipped as package data of ecs_drain_hook.state_machine."""
