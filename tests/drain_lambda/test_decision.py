@@ -148,7 +148,8 @@ def test_past_the_deadline_the_instance_is_always_released(tasks, policy, late):
     after_grace = now + timedelta(seconds=plan.state.wait_seconds)
     final = decide(plan.state, seen(tasks), after_grace, policy)
     assert final.state.done and final.complete_lifecycle
-    assert final.state.action == "deadline" and final.finish == "forced"
+    assert final.state.action == "deadline"
+    assert plan.finish == "forced" and final.finish == "after_deadline"
     assert final.rests_on == ("hold_start",)
 
 

@@ -31,7 +31,10 @@ GLOBAL_TIMEOUT_MARGIN_SECONDS = 60
 # While polls fail, the state machine retries this often (and records a heartbeat each time).
 ERROR_RETRY_SECONDS = 60
 
-Finish = Literal["completed", "forced", "agent_lost", "none"]
+# How a round ends the drain, for the metrics: "forced" the first time the deadline policy acts
+# (stopping tasks, or completing with tasks left); "after_deadline" when the instance empties
+# after the deadline policy stopped its tasks (already counted as forced).
+Finish = Literal["completed", "forced", "after_deadline", "agent_lost", "none"]
 RestsOn = Literal["hold_start", "agent_lost_since", "daemon_kinds"]
 
 
@@ -195,7 +198,10 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
 
     if not holding and state.action == "stopping":
         return done(
-            "deadline", "tasks stopped at the drain deadline", complete=True, finish="forced"
+            "deadline",
+            "tasks stopped at the drain deadline",
+            complete=True,
+            finish="after_deadline",
         )
     if not holding:
         drained = "completed" if state.completes_lifecycle else "drained"
@@ -249,6 +255,7 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
                 state=stopping,
                 stop_tasks=to_stop,
                 stop_reason="ecs-drain-hook: drain deadline reached",
+                finish="forced" if state.action != "stopping" else "none",
                 record_agent_lost=record_lost,
                 rests_on=("hold_start",) if to_stop else (),
                 writes=writes,
@@ -258,7 +265,7 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
             "deadline",
             f"drain deadline passed with {len(holding)} task(s) left: completing anyway",
             complete=True,
-            finish="forced",
+            finish="after_deadline" if state.action == "stopping" else "forced",
         )
         return replace(plan, rests_on=("hold_start",))
 

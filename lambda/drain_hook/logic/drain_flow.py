@@ -356,6 +356,8 @@ def _carry_out(
     if plan.stop_tasks:
         stopped = ecs.stop_tasks(result.cluster, plan.stop_tasks, plan.stop_reason)
         outcomes.tasks_stopped(stopped, plan.stop_reason)
+    if not result.done and plan.finish == "forced":
+        outcomes.deadline_policy_ran(result)
 
     if plan.record_agent_lost is not None and result.container_instance_arn:
         lost = None if plan.record_agent_lost == "clear" else plan.record_agent_lost

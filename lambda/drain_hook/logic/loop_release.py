@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from drain_hook import contract
@@ -87,7 +88,8 @@ def _owner(state: DrainState) -> str | None:
         return None
     try:
         instance = ecs.describe_container_instance(state.cluster, state.container_instance_arn)
-    except ClusterNotFound:
+    except (ClusterNotFound, ClientError, BotoCoreError):
+        # ECS can't say (gone, throttled past retries): ownership falls back to the name.
         return None
     if instance is None or instance.ec2_instance_id != state.instance_id:
         return None

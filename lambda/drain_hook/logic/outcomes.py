@@ -22,6 +22,14 @@ _FINISH_METRIC = {
 }
 
 
+def deadline_policy_ran(state: DrainState) -> None:
+    """The deadline policy stopped the remaining tasks: a forced drain, counted once."""
+    _count(contract.METRIC_DRAINS_FORCED)
+    logger.warning(
+        "Drain deadline reached: stopping the remaining tasks", extra={"reason": state.reason}
+    )
+
+
 def _count(name: str, value: float = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
@@ -33,7 +41,8 @@ def released(
     if finish == "none":
         logger.info("Completed the lifecycle action with CONTINUE", extra={"action": state.action})
         return
-    _count(_FINISH_METRIC[finish])
+    if finish in _FINISH_METRIC:
+        _count(_FINISH_METRIC[finish])
     metrics.add_metric(
         name=contract.METRIC_DRAIN_SECONDS,
         unit=MetricUnit.Seconds,
