@@ -9,7 +9,9 @@
   is repeatable: ``throttle`` (HTTP 400 ThrottlingException / Throttling, which botocore's
   retry modes retry), ``server_error`` (HTTP 500 InternalFailure / ServiceUnavailable 503,
   also retried), ``delay`` (adds latency in virtual seconds to ``delay_seconds_total``, never
-  real time). A faulted attempt never reaches moto, so it changes nothing.
+  real time), ``client_error`` (HTTP 400 with the code in ``error``, default
+  AccessDeniedException: what a missing IAM grant answers; botocore does not retry it). A
+  faulted attempt never reaches moto, so it changes nothing.
 - Lambda service faults, read by the Lambda runtime (`local_aws.lambda_runtime`) for the
   operation ``lambda:<function name>``: ``lambda_throttle`` (the run is throttled: 429
   TooManyRequestsException), ``lambda_service_error`` (500 ServiceException),
@@ -54,6 +56,7 @@ FaultKind = Literal[
     "lambda_service_error",
     "async_invoke_error",
     "task_error",
+    "client_error",
 ]
 
 # The error each service answers for throttling: (code, HTTP status).
@@ -141,7 +144,7 @@ class Instrument:
             op = f"states:{op}"
         with self._lock:
             (self.states_attempts if scope == "states" else self.attempts)[op] += 1
-        rule = self.decide(op, ("throttle", "server_error", "delay"))
+        rule = self.decide(op, ("throttle", "server_error", "delay", "client_error"))
         if rule is None:
             return None
         if rule.kind == "delay":
@@ -153,6 +156,10 @@ class Instrument:
         if rule.kind == "throttle":
             code, status = _THROTTLE.get(service, ("ThrottlingException", 400))
             return _error_response(service, status, code, "Rate exceeded")
+        if rule.kind == "client_error":
+            # A 4xx the SDK does not retry, e.g. AccessDeniedException from a missing grant.
+            code = rule.error or "AccessDeniedException"
+            return _error_response(service, 400, code, rule.message or "Injected client error")
         code, status = _SERVER_ERROR.get(service, ("InternalFailure", 500))
         return _error_response(service, status, code, "Injected server error")
 

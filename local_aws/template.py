@@ -222,6 +222,12 @@ def _resolve(value: Any, names: dict[str, str]) -> Any:
     if set(value) == {"Fn::Join"}:
         sep, parts = value["Fn::Join"]
         return sep.join(str(_resolve(p, names)) for p in parts)
+    if set(value) == {"Fn::Select"}:
+        index, items = value["Fn::Select"]
+        return _resolve(items, names)[int(index)]
+    if set(value) == {"Fn::Split"}:
+        sep, text = value["Fn::Split"]
+        return str(_resolve(text, names)).split(sep)
     if set(value) == {"Fn::Sub"}:
         arg = value["Fn::Sub"]
         text, local = (arg, {}) if isinstance(arg, str) else (arg[0], _resolve(arg[1], names))
@@ -281,6 +287,10 @@ def from_template(
         "AWS::Region": region,
         "AWS::AccountId": account_id,
         "AWS::URLSuffix": "amazonaws.com",
+        # Names derived from the stack id (the state machine's) resolve to a fixed, valid id.
+        "AWS::StackId": f"arn:aws:cloudformation:{region}:{account_id}:stack/sandbox/"
+        "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        "AWS::StackName": "sandbox",
         **(names or {}),
     }
     functions = _resources(template, "AWS::Lambda::Function")
@@ -302,8 +312,9 @@ def from_template(
         names.setdefault(f"{logical}.QueueName", logical)
     # Where the template spells the state machine's ARN out from its name.
     literal_arns: dict[str, str] = {}
-    if isinstance(sm.get("StateMachineName"), str):
-        literal = f"arn:aws:states:{region}:{account_id}:stateMachine:{sm['StateMachineName']}"
+    machine_name = _resolve(sm.get("StateMachineName"), names)
+    if isinstance(machine_name, str):
+        literal = f"arn:aws:states:{region}:{account_id}:stateMachine:{machine_name}"
         literal_arns[literal] = STATE_MACHINE_ARN_PLACEHOLDER
 
     rules = _rules(template, drain_fn, names, literal_arns)

@@ -136,7 +136,10 @@ def test_deadline_stops_what_remains_and_completes(sandbox: SandboxFactory) -> N
     assert 600 <= elapsed <= 600 + 45 + 180
     assert report.calls["ecs:StopTask"] == 1
     actions = [r["action"] for r in _results(sb)]
-    assert "stopping" in actions and actions[-1] == "deadline"
+    # The policy stopped the task at the deadline; whichever path saw the instance empty first
+    # (the ECS event or the loop's poll at the end of the grace) completed the action.
+    assert "stopping" in actions
+    assert {"completed", "deadline"} & set(actions)
 
 
 def test_drain_longer_than_heartbeat_timeout_is_kept_alive(sandbox: SandboxFactory) -> None:

@@ -51,14 +51,21 @@ def test_lambda_errors_in_the_loop_are_retried(sandbox: SandboxFactory) -> None:
     assert sum(1 for i in sb.runtime.invocations if i.error) == 2
 
 
-def test_lambda_failing_for_good_takes_the_catch_path(sandbox: SandboxFactory) -> None:
+def test_a_lambda_failing_for_good_leaves_the_hook_timeout_as_the_last_resort(
+    sandbox: SandboxFactory,
+) -> None:
+    """Every invocation fails (a broken deploy): the loop keeps the hold with its own
+    heartbeats for ERROR_RELEASE_SECONDS, then fails; the release that would follow is the
+    Lambda too, so it fails, lands in the dead-letter queue (alarm DeadLetters), and the hook's
+    own timeout (DefaultResult CONTINUE) ends the hold one heartbeat timeout later."""
     sb = sandbox()
     asg = _world(sb)
     sb.scale_in(asg, 2)
     sb.run(until=lambda: sb.keeper.started > 0, settle=False)
-    sb.add_fault("lambda:*", "lambda_error")
+    sb.add_fault("lambda:*", "function_error")
     report = sb.run()
     [action] = report.lifecycle_actions
-    # The state machine's Catch completed the action with CONTINUE, then failed the execution.
-    assert (action.result, action.ended_by) == ("CONTINUE", "complete")
+    assert (action.result, action.ended_by) == ("CONTINUE", "heartbeat_timeout")
     assert len(report.failed_executions) == 1
+    failures = sb.runtime.async_failures
+    assert any("Step Functions Execution Status Change" in str(f) for f in failures)
