@@ -37,6 +37,8 @@ def on_instance_change(
 
     if DrainRecord.decode(request.drain_attribute) is None:
         return answer("ignored", "the instance carries no drain record of ours")
+    if request.says_not_draining:
+        return answer("ignored", "the event shows the instance not DRAINING or its agent away")
     if request.says_tasks_remain:
         return answer("ignored", "the event shows tasks still meant to run or holding resources")
 

@@ -150,12 +150,21 @@ class InstanceChangeRequest:
     cluster_arn: str
     container_instance_arn: str
     ec2_instance_id: str
+    status: str | None
     running_tasks: int | None
     pending_tasks: int | None
     agent_connected: bool | None
     drain_attribute: str | None
     memory_registered: int | None
     memory_remaining: int | None
+
+    @property
+    def says_not_draining(self) -> bool:
+        """The event shows the instance in another status (INACTIVE once it terminated,
+        ACTIVE if someone reactivated it) or its agent away: nothing to complete on it now."""
+        return (self.status is not None and self.status != "DRAINING") or (
+            self.agent_connected is False
+        )
 
     @property
     def says_tasks_remain(self) -> bool:
@@ -288,6 +297,7 @@ def _instance_change(detail: Any) -> InstanceChangeRequest:
         cluster_arn=parsed.clusterArn,
         container_instance_arn=parsed.containerInstanceArn,
         ec2_instance_id=parsed.ec2InstanceId,
+        status=parsed.status,
         running_tasks=parsed.runningTasksCount,
         pending_tasks=parsed.pendingTasksCount,
         agent_connected=parsed.agentConnected,
