@@ -43,6 +43,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.cold_start
 	ECS_DRAIN_HOOK_PROGRESS=1 $(BIN)/python -m benchmarks.scale_in $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.release $(RELEASE_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -797,8 +797,7 @@ class Sandbox:
             timers=self.timers,
             clock=self.clock,
             region=self.region,
-            clients=self.client,
-            **options,
+            **{"clients": self.client, **options},
         )
         actor.put_hook(heartbeat_timeout, default_result)
         actor.attach()
@@ -820,9 +819,8 @@ class Sandbox:
             timers=self.timers,
             clock=self.clock,
             region=self.region,
-            clients=self.client,
             drain_seconds=drain_seconds,
-            **options,
+            **{"clients": self.client, **options},
         )
         actor.put_hook()
         actor.attach()

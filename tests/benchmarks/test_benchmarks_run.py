@@ -21,7 +21,7 @@ def _run(*args: str) -> str:
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=300,
         check=False,
     )
     assert out.returncode == 0, f"exit {out.returncode}\n{out.stdout}\n{out.stderr}"
@@ -48,3 +48,10 @@ def test_scale_in_prints_its_table() -> None:
     assert "throttling:" in text
     assert any(line.startswith("throttled") for line in lines)
     assert "no task lost: yes" in text
+
+
+def test_release_prints_its_table() -> None:
+    text = _run("benchmarks.release", "--quick", "--seeds", "1", "--schedules", "120:300")
+    rows = [line for line in text.splitlines() if line.startswith(("ours", "anchor"))]
+    assert {r.split(",")[0].split()[0] for r in rows} == {"ours", "anchor"}
+    assert "no task lost by ours: yes" in text
