@@ -1,14 +1,17 @@
 """`make demo`: a scale-in drained end to end on the local sandbox, printed as it happens.
 
     python -m local_aws.demo [--instances 3] [--scale-in 1] [--standalone wait|stop]
-                             [--standalone-seconds 1200] [--seed 7]
+                             [--standalone-seconds 1200] [--seed 7] [--warm-pool]
 
 A cluster of a few instances runs two services (web: min 100% / max 200%; worker: min 50% /
 max 100%) and a standalone batch task on the instance the scale-in will pick. The group is
 scaled in; the hook fires, the real drain Lambda sets DRAINING and starts the real state machine,
 ECS replaces the service tasks, the Lambda polls and heartbeats, and completes the lifecycle
-action. Exit status 0 only if every lifecycle action was completed by the Lambda and no task was
-lost (no task still running when its instance terminated).
+action (on ECS's event for the last task, or at a poll). With --warm-pool the group keeps a warm
+pool: after the drain the pool shrinks by one, and the pooled instance (never registered with
+ECS) is released at once instead of waiting for the hook's timeout. Exit status 0 only if every
+lifecycle action was completed by the drain and no task was lost (no task still running when its
+instance terminated).
 """
 
 from __future__ import annotations
@@ -66,7 +69,14 @@ class Printer:
             self.say(f"  λ    invocation failed: {inv.error}")
             return
         r = inv.result or {}
-        kind = "poll" if "state_version" in (inv.event or {}) else "event"
+        event = inv.event if isinstance(inv.event, dict) else {}
+        kind = "poll" if "state_version" in event else "event"
+        if event.get("source") == "aws.ecs":
+            if r.get("action") == "ignored":
+                return  # an ECS event that shows tasks still there: no AWS call, not worth a line
+            kind = "ECS event"
+        elif event.get("source") == "aws.states":
+            kind = "loop end"
         self.say(
             f"  λ    {kind}: {r.get('instance_id')} action={r.get('action')} "
             f"tasks_remaining={r.get('tasks_remaining')}"
@@ -76,8 +86,11 @@ class Printer:
     def on_lifecycle(self, kind: str, payload: Any) -> None:
         if kind == "event":
             d = payload["detail"]
+            where = (
+                "Warmed:Terminating:Wait" if d.get("Origin") == "WarmPool" else "Terminating:Wait"
+            )
             self.say(
-                f"HOOK {d['EC2InstanceId']} Terminating:Wait "
+                f"HOOK {d['EC2InstanceId']} {where} "
                 f"(hook {d['LifecycleHookName']}, token {d['LifecycleActionToken'][:8]}…)"
             )
         elif kind == "heartbeat":
@@ -108,6 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="how long the standalone task runs before it exits by itself",
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--warm-pool",
+        action="store_true",
+        help="give the group a warm pool and show a pooled instance released at once",
+    )
     parser.add_argument("--quiet", action="store_true", help="print the summary only")
     args = parser.parse_args(argv)
     if args.instances < 2 or not 1 <= args.scale_in < args.instances:
@@ -117,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = {"STANDALONE_TASKS": args.standalone, "STANDALONE_GRACE_SECONDS": "300"}
     with Sandbox(seed=args.seed, lambda_env=env) as sb:
         out = Printer(sb)
-        asg = sb.add_cluster(CLUSTER, instances=args.instances, heartbeat_timeout=300)
+        # The CDK app's default heartbeat timeout (it must outlast the longest event delivery).
+        asg = sb.add_cluster(CLUSTER, instances=args.instances, heartbeat_timeout=1200)
         for family in ("web", "worker", "batch"):
             sb.register_task_definition(family)
         web_desired, worker_desired = 2 * args.instances, args.instances
@@ -134,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         victims = sb.scale_in_candidates(asg, args.scale_in)
         batch = sb.run_standalone(CLUSTER, "batch", victims[0], exits_after=args.standalone_seconds)
+        if args.warm_pool:
+            # One pooled instance: stopped, never registered with ECS (ECS_WARM_POOLS_CHECK).
+            sb.put_warm_pool(asg, max_group_prepared_capacity=args.instances + 1)
         sb.settle()
         sb.deploy()
         print(
@@ -152,13 +174,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.say(f"scale-in: {asg} desired {args.instances} -> {args.instances - args.scale_in}")
         sb.scale_in(asg, args.instances - args.scale_in)
         report = sb.run()
+        pooled_released: list[tuple[str, float]] = []
+        if args.warm_pool:
+            pooled = set(sb.pooled_instances(asg))
+            out.say(f"warm pool shrinks by one: a pooled instance of {sorted(pooled)} goes")
+            shrink = max(0, args.instances - args.scale_in + len(pooled) - 1)
+            sb.put_warm_pool(asg, max_group_prepared_capacity=shrink)
+            report = sb.run()
+            for action in report.lifecycle_actions:
+                if action.instance_id in pooled and action.ended_at is not None:
+                    held = (action.ended_at - action.started_at).total_seconds()
+                    pooled_released.append((action.instance_id, held))
 
         below = _below_minimum(sb)
         services = sb.client("ecs").describe_services(cluster=CLUSTER, services=["web", "worker"])
         short = {
             s["serviceName"]: (s["runningCount"], s["desiredCount"]) for s in services["services"]
         }
-        completed = report.all_completed and len(report.lifecycle_actions) == args.scale_in
+        expected = args.scale_in + (1 if args.warm_pool else 0)
+        completed = report.all_completed and len(report.lifecycle_actions) == expected
+        if args.warm_pool:
+            completed = completed and len(pooled_released) == 1
         ok = completed and not report.lost_tasks
         batch_task = sb.client("ecs").describe_tasks(cluster=CLUSTER, tasks=[batch])["tasks"][0]
         print()
@@ -172,12 +208,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(
             f"  virtual drain time  {_hms(_drain_time(report, start, sb))} from the scale-in to "
-            f"the last completion ({_hms(report.virtual_seconds)} of virtual time in all)"
+            f"the last completion ({_hms(sb.clock.elapsed() - start)} of virtual time in all)"
         )
+        latencies = _release_latencies(sb, report)
         print(
-            f"  polls               {report.polls} Lambda invocations, "
-            f"{report.executions} state machine execution(s)"
+            "  release latency     "
+            + (
+                ", ".join(f"{i}: {s:.1f}s" for i, s in latencies)
+                + " from its last task STOPPED to the completion"
+                if latencies
+                else "-"
+            )
         )
+        kinds = _invocation_kinds(sb)
+        print(
+            f"  Lambda invocations  {sum(kinds.values())} ("
+            + ", ".join(f"{n} {k}" for k, n in kinds.items())
+            + f"), {report.executions} state machine execution(s)"
+        )
+        if args.warm_pool:
+            print(
+                "  pooled instance     "
+                + ", ".join(
+                    f"{i} released {s:.1f}s after it entered Warmed:Terminating:Wait"
+                    for i, s in pooled_released
+                )
+            )
         print(
             f"  AWS calls           {sum(report.calls.values())} by the Lambda: "
             + ", ".join(f"{k} {v}" for k, v in sorted(report.calls.items()))
@@ -207,6 +263,39 @@ def _drain_time(report: Any, start: float, sb: Sandbox) -> float:
     if not ends:
         return 0.0
     return (max(ends) - sb.clock._start).total_seconds() - start
+
+
+def _release_latencies(sb: Sandbox, report: Any) -> list[tuple[str, float]]:
+    """Per drained instance: seconds from its last task reaching STOPPED to the completion."""
+    out = []
+    for action in report.lifecycle_actions:
+        placed = {
+            e.details["task"]
+            for e in sb.sim.events
+            if e.kind == "task_placed" and e.details.get("instance") == action.instance_id
+        }
+        stops = [
+            e.at for e in sb.sim.events if e.kind == "task_stopped" and e.details["task"] in placed
+        ]
+        if stops and action.ended_at is not None:
+            out.append((action.instance_id, (action.ended_at - max(stops)).total_seconds()))
+    return out
+
+
+def _invocation_kinds(sb: Sandbox) -> dict[str, int]:
+    kinds: dict[str, int] = {}
+    for invocation in sb.runtime.invocations:
+        event = invocation.event if isinstance(invocation.event, dict) else {}
+        if "state_version" in event:
+            kind = "polls"
+        elif event.get("source") == "aws.ecs":
+            kind = "ECS events"
+        elif event.get("source") == "aws.states":
+            kind = "loop ends"
+        else:
+            kind = "lifecycle events"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
 
 
 def _below_minimum(sb: Sandbox) -> list[str]:
