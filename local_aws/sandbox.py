@@ -72,7 +72,7 @@ HOOK_NAME = "ecs-drain-hook"
 HANDLER = "drain_hook.handler.lambda_handler"
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
 
-# The Lambda's environment in the sandbox (docs/lambda-contract.md); quiet logs, no EMF spam.
+# The Lambda's environment in the sandbox, besides what the template sets: quiet logs, no EMF.
 # The tunables come from the synthesized stack (what `cdk deploy` ships); only logging is quieter.
 DEFAULT_LAMBDA_ENV = {
     "POWERTOOLS_SERVICE_NAME": "ecs-drain-hook",
