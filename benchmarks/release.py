@@ -130,8 +130,15 @@ def _transitions(sb: Sandbox) -> int:
     return total
 
 
-def ours(seed: int, *, events: bool, batch_seconds: float | None, env: dict[str, str]) -> Drain:
-    with Sandbox(seed=seed, lambda_env=env) as sb:
+def ours(
+    seed: int,
+    *,
+    events: bool,
+    batch_seconds: float | None,
+    env: dict[str, str],
+    context: dict[str, str] | None = None,
+) -> Drain:
+    with Sandbox(seed=seed, lambda_env=env, context=context) as sb:
         asg, victim = _world(sb, batch_seconds)
         sb.deploy()
         if not events:
@@ -305,10 +312,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"{'drain':<6} " + HEADER)
     for label, seconds in lengths.items():
-        long_env = {**env, "MAX_DRAIN_SECONDS": str(int(seconds) + 3600)}
+        # As `cdk deploy -c max_drain_seconds=...` would: the loop's timeout follows.
+        longer = {"max_drain_seconds": str(int(seconds) + 3600)}
         for drain in (
-            ours(1, events=True, batch_seconds=seconds, env=long_env),
-            ours(1, events=False, batch_seconds=seconds, env=long_env),
+            ours(1, events=True, batch_seconds=seconds, env=env, context=longer),
+            ours(1, events=False, batch_seconds=seconds, env=env, context=longer),
             anchor(1, batch_seconds=seconds),
         ):
             print(f"{label:<6} " + summarize([drain]))
@@ -323,8 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             short = [ours(s, events=events, batch_seconds=None, env=env_s) for s in seeds]
             print(f"{first}:{longest:<5} " + summarize(short))
         if not args.quick:
-            long_env = {**env_s, "MAX_DRAIN_SECONDS": "7200"}
-            long = [ours(1, events=True, batch_seconds=3600.0, env=long_env)]
+            long = [ours(1, events=True, batch_seconds=3600.0, env=env_s)]
             print(f"{first}:{longest:<5} " + summarize(long) + "  (1 h drain)")
 
     print()

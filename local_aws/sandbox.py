@@ -130,8 +130,11 @@ class Sandbox:
         handler: str = HANDLER,
         region: str = REGION,
         ecs: EcsOptions | None = None,
+        context: dict[str, str] | None = None,
     ) -> None:
         self.seed = seed
+        # CDK context keys for the synthesized stack (e.g. tunables): what `cdk deploy -c` sets.
+        self._context = dict(context or {})
         self.region = region
         self.account_id = DEFAULT_ACCOUNT_ID
         self.clock = VirtualClock()
@@ -285,7 +288,11 @@ class Sandbox:
         its retry policy and dead-letter queue) and the queues they send to."""
         names = asg_names or list(self.groups)
         definition = self._definition or template.load(
-            names, [HOOK_NAME], region=self.region, account_id=self.account_id
+            names,
+            [HOOK_NAME],
+            region=self.region,
+            account_id=self.account_id,
+            context=self._context,
         )
         clusters = sorted(set(self.groups.values()))
         definition = definition.with_groups(names, [HOOK_NAME]).with_clusters(

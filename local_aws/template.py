@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -392,13 +393,19 @@ SANDBOX_CONTEXT = {"cluster_name": "sandbox-cluster", "asg_names": "sandbox-asg"
 SANDBOX_OWNED_ENVIRONMENT = ("CLUSTER_NAME", "STATE_MACHINE_ARN", "TRACING_ENABLED")
 
 
-@cache
-def synthesized_template() -> dict[str, Any]:
+def synthesized_template(context: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The attach-mode stack as `cdk synth` builds it (cdk.json's flags), synthesized in process.
 
-    Synthesized, not read from cdk.out, so the sandbox never runs a stale template. Cached: the
-    CDK synth costs a few seconds (jsii starts Node) and the result depends only on the code.
+    Synthesized, not read from cdk.out, so the sandbox never runs a stale template. ``context``
+    adds `-c` keys (e.g. ``{"max_drain_seconds": "90000"}``): the Lambda's settings and what the
+    CDK app derives from them (the heartbeat timeout, the state machine's TimeoutSeconds) stay
+    consistent, as in a real deploy. Cached per context: a synth costs a few seconds.
     """
+    return _synthesized(tuple(sorted((context or {}).items())))
+
+
+@cache
+def _synthesized(extra: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     import os
     import tempfile
 
@@ -406,7 +413,11 @@ def synthesized_template() -> dict[str, Any]:
     os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
     from infra.app import build_app
 
-    context = {**json.loads((ROOT / "cdk.json").read_text())["context"], **SANDBOX_CONTEXT}
+    context = {
+        **json.loads((ROOT / "cdk.json").read_text())["context"],
+        **SANDBOX_CONTEXT,
+        **dict(extra),
+    }
     with tempfile.TemporaryDirectory() as outdir:
         (stack,) = build_app(context, outdir=outdir).synth().stacks
         return stack.template
@@ -418,10 +429,11 @@ def load(
     *,
     region: str = DEFAULT_REGION,
     account_id: str = DEFAULT_ACCOUNT_ID,
+    context: Mapping[str, str] | None = None,
 ) -> DrainDefinition:
     """The rules, ASL and Lambda settings of the synthesized stack, for these groups."""
     definition = from_template(
-        synthesized_template(), region=region, account_id=account_id
+        synthesized_template(context), region=region, account_id=account_id
     ).with_groups(asg_names, hook_names)
     for name in SANDBOX_OWNED_ENVIRONMENT:
         definition.lambda_environment.pop(name, None)
