@@ -249,3 +249,23 @@ def handler():
 def begin_termination(asg_name: str, instance_id: str) -> dict[str, Any]:
     """Put the instance in Terminating:Wait; return the EventBridge event Auto Scaling emits."""
     return lifecycle.begin_termination(asg_name, instance_id, HOOK)
+
+
+def wait_as_the_loop_does(world: World, state: dict[str, Any]) -> None:
+    """What the state machine does between two polls: wait `wait_seconds`, recording a lifecycle
+    heartbeat every `heartbeat_plan.every` seconds when the state asks for it (its ASL)."""
+    plan = state.get("heartbeat_plan")
+    if not plan or not state.get("asg_name"):
+        world.clock.advance(state["wait_seconds"])
+        return
+    for _ in range(plan["count"]):
+        world.clock.advance(plan["every"])
+        try:
+            world.autoscaling.record_lifecycle_action_heartbeat(
+                AutoScalingGroupName=state["asg_name"],
+                LifecycleHookName=state["hook_name"],
+                InstanceId=state["instance_id"],
+            )
+        except world.autoscaling.exceptions.ClientError:
+            return  # the action is over: the state machine polls at once
+    world.clock.advance(plan["then"])

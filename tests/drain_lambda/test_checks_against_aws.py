@@ -13,7 +13,7 @@ from moto.ecs import models as ecs_models
 from drain_hook import contract
 from drain_hook.models.requests import InputRejected
 from tests.conftest import ACCOUNT, REGION, STATE_MACHINE_ARN
-from tests.drain_lambda.conftest import HOOK, World, begin_termination
+from tests.drain_lambda.conftest import HOOK, World, begin_termination, wait_as_the_loop_does
 from tests.drain_lambda.sample_events import eventbridge
 
 CLUSTER = "default-cluster"
@@ -244,7 +244,7 @@ class TestFastPath:
             world.set_task(CLUSTER, task, last="STOPPED", desired="STOPPED")
         _counts(arn, running=0, pending=0)
         assert handler(instance_event(world, arn, instance_id))["action"] == "completed"
-        world.clock.advance(state["wait_seconds"])
+        wait_as_the_loop_does(world, state)
         polled = handler(state)
         assert (polled["done"], polled["action"]) == (True, "lifecycle_ended")
 
@@ -256,7 +256,7 @@ class TestAgentDisconnected:
         _agent(arn, connected=False)
         polls = []
         while not state["done"]:
-            world.clock.advance(state["wait_seconds"])
+            wait_as_the_loop_does(world, state)
             state = handler(state)
             polls.append((world.clock.now(), state["action"]))
         lost_at = polls[0][0]
@@ -271,11 +271,11 @@ class TestAgentDisconnected:
         lambda_env(AGENT_DISCONNECTED_GRACE_SECONDS="600")
         instance_id, arn, state = draining
         _agent(arn, connected=False)
-        world.clock.advance(state["wait_seconds"])
+        wait_as_the_loop_does(world, state)
         state = handler(state)
         _agent(arn, connected=True)
         for _ in range(10):
-            world.clock.advance(state["wait_seconds"])
+            wait_as_the_loop_does(world, state)
             state = handler(state)
             assert state["action"] == "draining"
         assert state["agent_disconnected_since"] is None

@@ -119,12 +119,20 @@ def test_never_completes_while_a_task_holds_the_instance_before_the_deadline(
         assert not plan.state.done
         assert plan.state.wait_seconds >= 1
         deadline = T0 + timedelta(seconds=policy.max_drain_seconds)
-        wake = now + timedelta(seconds=plan.state.wait_seconds)
-        # never sleeps past the deadline, nor longer than half the heartbeat timeout since the
-        # last heartbeat
-        assert wake <= deadline
+        wait = plan.state.wait_seconds
+        # never sleeps past the deadline
+        assert now + timedelta(seconds=wait) <= deadline
+        # heartbeats never more than half the heartbeat timeout apart: the next one is the
+        # poll's, or the state machine's within a longer wait (every `every` seconds from now)
+        every = HEARTBEAT // 2
+        beats = plan.state.heartbeat_plan
+        if wait > every:
+            assert beats is not None and beats.every == every
+            assert beats.count * every + beats.then == wait and 1 <= beats.then <= every
+        else:
+            assert beats is None
         last = plan.state.last_heartbeat_at or state.started_at
-        assert wake <= last + timedelta(seconds=HEARTBEAT // 2)
+        assert now + timedelta(seconds=min(wait, every)) <= last + timedelta(seconds=every)
         # a stop before the deadline is only the standalone policy, and it rests on the start
         if plan.stop_tasks:
             assert policy.standalone_tasks == "stop" and plan.rests_on == ("hold_start",)
@@ -241,6 +249,16 @@ def test_heartbeat_recorded_when_the_next_poll_would_come_too_late():
     assert not early.record_heartbeat and early.state.wait_seconds == 40  # wakes at 140 <= 150
     assert late.record_heartbeat and late.state.last_heartbeat_at == T0 + timedelta(seconds=120)
     assert late.writes == ["record lifecycle heartbeat"]
+
+
+def test_a_wait_longer_than_the_heartbeat_interval_is_cut_by_the_state_machine():
+    task = TaskView("arn:t", "service", "RUNNING", "RUNNING")
+    policy = make_settings(poll_interval_first_seconds=3600, poll_interval_max_seconds=3600)
+    now = T0 + timedelta(seconds=100)
+    plan = decide(make_state(last_heartbeat_at=T0), seen([task]), now, policy)
+    assert plan.state.wait_seconds == 3600 and plan.record_heartbeat
+    beats = plan.state.heartbeat_plan
+    assert beats is not None and (beats.every, beats.count, beats.then) == (150, 23, 150)
 
 
 def test_only_daemon_tasks_left_release_rests_on_their_kind():

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.drain_lambda.conftest import HOOK, World, begin_termination
+from tests.drain_lambda.conftest import HOOK, World, begin_termination, wait_as_the_loop_does
 from tests.drain_lambda.sample_events import eventbridge
 
 CLUSTER = "default-cluster"
@@ -16,7 +16,7 @@ CLUSTER = "default-cluster"
 
 def poll(handler, state: dict[str, Any], world: World) -> dict[str, Any]:
     """What the wait loop does: wait the seconds asked for, pass the state back unchanged."""
-    world.clock.advance(state["wait_seconds"])
+    wait_as_the_loop_does(world, state)
     return handler(state)
 
 
@@ -289,10 +289,16 @@ def test_heartbeats_keep_a_drain_longer_than_the_heartbeat_timeout(world, handle
     assert state["heartbeat_timeout_seconds"] == 60
     started = world.clock.now()
     while (world.clock.now() - started).total_seconds() < 600:
-        assert state["wait_seconds"] <= 30
+        plan = state["heartbeat_plan"]
+        # a wait longer than 30 s (half the timeout) is cut by the loop's own heartbeats
+        assert state["wait_seconds"] <= 30 or (plan and plan["every"] == 30)
         state = poll(handler, state, world)
         assert world.lifecycle_state(instance_id) == "Terminating:Wait"
     assert state["last_heartbeat_at"] is not None
+    from local_aws import autoscaling
+
+    [action] = autoscaling.lifecycle_actions(instance_id)
+    assert action.heartbeats >= 600 // 30 - 1
 
     world.set_task(CLUSTER, task, last="STOPPED", desired="STOPPED")
     state = poll(handler, state, world)
@@ -362,7 +368,7 @@ def test_standalone_tasks_wait_under_wait_policy(world, handler, one_instance, l
     instance_id, arn = one_instance
     [standalone] = world.run_tasks(CLUSTER, arn, 1)
     state = handler(begin_termination("web-asg", instance_id))
-    for _ in range(20):
+    for _ in range(8):  # about 36 minutes of polls, well before the deadline
         state = poll(handler, state, world)
         assert state["action"] == "draining"
     [described] = world.ecs.describe_tasks(cluster=CLUSTER, tasks=[standalone])["tasks"]

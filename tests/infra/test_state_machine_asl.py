@@ -2,7 +2,8 @@
 
 A small evaluator of the subset of ASL the file uses (Wait, Task with Parameters/OutputPath/
 ResultPath/Retry/Catch, Pass with Parameters and States.MathAdd, Choice with And/IsPresent/
-IsString/BooleanEquals/NumericGreaterThanPath/TimestampGreaterThanEqualsPath, Succeed, Fail), on
+IsString/IsNumeric/BooleanEquals/NumericGreaterThan(Path)/TimestampGreaterThanEqualsPath,
+Succeed, Fail), on
 a virtual clock so `$$.State.EnteredTime` and Wait states mean something. SAMPLE_* below are the
 handler's return shapes as the v2 loop reads them.
 """
@@ -85,6 +86,8 @@ def evaluate(expression: str, data: Any, context: dict[str, Any]) -> Any:
     if expression.startswith("States.MathAdd("):
         left, right = expression.removeprefix("States.MathAdd(").removesuffix(")").split(",")
         return evaluate(left.strip(), data, context) + evaluate(right.strip(), data, context)
+    if expression.lstrip("-").isdigit():  # an integer literal argument of an intrinsic
+        return int(expression)
     return get_path(data, expression)
 
 
@@ -122,6 +125,11 @@ def choice_matches(rule: dict[str, Any], data: Any) -> bool:
         return False  # a missing variable fails every comparison (States.Runtime aside)
     if "IsString" in rule:
         return isinstance(value, str) == rule["IsString"]
+    if "IsNumeric" in rule:
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        return numeric == rule["IsNumeric"]
+    if "NumericGreaterThan" in rule:
+        return value > rule["NumericGreaterThan"]
     if "BooleanEquals" in rule:
         return isinstance(value, bool) and value == rule["BooleanEquals"]
     if "NumericGreaterThanPath" in rule:
@@ -308,7 +316,9 @@ def test_draining_loops_to_wait_then_succeeds_when_done() -> None:
         DEFINITION, SAMPLE_DRAINING, lambda_service(outputs, heartbeats)
     )
     assert status == "SUCCEEDED"
-    assert visited == ["WaitBeforePoll", "PollDrain", "IsDrainDone"] * 3 + ["DrainFinished"]
+    assert visited == ["ChooseWait", "WaitBeforePoll", "PollDrain", "IsDrainDone"] * 3 + [
+        "DrainFinished"
+    ]
     assert output == SAMPLE_COMPLETED
     assert heartbeats == []  # the Lambda heartbeats while polls succeed
 
@@ -346,7 +356,7 @@ def test_permanent_errors_fail_at_once_without_retry(error: str, fail_state: str
     )
     assert status == "FAILED"
     assert output["Error"] == fail_state
-    assert visited == ["WaitBeforePoll", "PollDrain", fail_state]
+    assert visited == ["ChooseWait", "WaitBeforePoll", "PollDrain", fail_state]
     assert invokes(calls) == 1
     assert heartbeats == []
 
@@ -367,6 +377,7 @@ def test_a_transient_failure_waits_heartbeats_and_polls_again() -> None:
     status, visited, _, _ = run(DEFINITION, SAMPLE_DRAINING, lambda_service(outputs, heartbeats))
     assert status == "SUCCEEDED"
     assert visited == [
+        "ChooseWait",
         "WaitBeforePoll",
         "PollDrain",
         "CountFailure",
@@ -456,3 +467,81 @@ def test_a_failed_heartbeat_never_ends_the_loop() -> None:
     assert status == "SUCCEEDED"
     assert sum(1 for r, _ in calls if r == HEARTBEAT) == 4  # first try + 3 retries
     assert visited[visited.index("HeartbeatWhileFailing") + 1] == "WaitAfterFailure"
+
+
+# --- heartbeats between polls (a long wait cut by the loop) --------------------------------
+
+
+def _with_plan(count: int, every: int = 600, then: int = 300) -> dict[str, Any]:
+    wait = count * every + then
+    return {
+        **SAMPLE_DRAINING,
+        "wait_seconds": wait,
+        "heartbeat_plan": {"every": every, "count": count, "then": then},
+    }
+
+
+def test_a_long_wait_is_cut_by_heartbeats_then_polls() -> None:
+    heartbeats: list[dict[str, Any]] = []
+    status, visited, _, calls = run(
+        DEFINITION, _with_plan(2), lambda_service(iter([SAMPLE_COMPLETED]), heartbeats)
+    )
+    assert status == "SUCCEEDED"
+    beat = ["WaitForHeartbeat", "HeartbeatBetweenPolls", "CountHeartbeat", "MoreHeartbeats"]
+    assert visited == [
+        "ChooseWait",
+        *beat,
+        *beat,
+        "WaitRestBeforePoll",
+        "PollDrain",
+        "IsDrainDone",
+        "DrainFinished",
+    ]
+    assert len(heartbeats) == 2 and invokes(calls) == 1
+
+
+def test_the_poll_after_beats_gets_the_state_with_the_plan_counted_down() -> None:
+    payloads: list[dict[str, Any]] = []
+
+    def service(resource: str, parameters: dict[str, Any]) -> Any:
+        if resource == HEARTBEAT:
+            return {}
+        payloads.append(parameters["Payload"])
+        return {"Payload": SAMPLE_COMPLETED}
+
+    run(DEFINITION, _with_plan(3, every=100, then=50), service)
+    [payload] = payloads
+    assert payload["heartbeat_plan"] == {"every": 100, "count": 0, "then": 50}
+    assert {k: v for k, v in payload.items() if k != "heartbeat_plan"} == {
+        k: v for k, v in _with_plan(3, every=100, then=50).items() if k != "heartbeat_plan"
+    }
+
+
+def test_a_failed_heartbeat_between_polls_polls_at_once() -> None:
+    """The action is over (e.g. the ECS event completed it): poll now, the Lambda ends the loop."""
+
+    def service(resource: str, parameters: dict[str, Any]) -> Any:
+        if resource == HEARTBEAT:
+            raise TaskFailed("AutoScaling.AutoScalingException", "No active Lifecycle Action")
+        return {"Payload": {**SAMPLE_COMPLETED, "action": "lifecycle_ended"}}
+
+    status, visited, _, _ = run(DEFINITION, _with_plan(5), service)
+    assert status == "SUCCEEDED"
+    assert visited == [
+        "ChooseWait",
+        "WaitForHeartbeat",
+        "HeartbeatBetweenPolls",
+        "PollDrain",
+        "IsDrainDone",
+        "DrainFinished",
+    ]
+
+
+def test_a_manual_drain_waits_without_heartbeats_whatever_the_plan() -> None:
+    manual = {**_with_plan(2), "asg_name": None, "hook_name": None}
+    heartbeats: list[dict[str, Any]] = []
+    status, visited, _, _ = run(
+        DEFINITION, manual, lambda_service(iter([SAMPLE_COMPLETED]), heartbeats)
+    )
+    assert status == "SUCCEEDED" and heartbeats == []
+    assert visited[:2] == ["ChooseWait", "WaitBeforePoll"]

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from drain_hook.models.observations import ContainerInstanceView, TaskView
-from drain_hook.models.state import Action, DrainState, RetryPolicy, TaskCounts
+from drain_hook.models.state import Action, DrainState, HeartbeatPlan, RetryPolicy, TaskCounts
 from drain_hook.settings import Settings, lifecycle_global_timeout
 
 DRAINABLE_STATUSES = frozenset({"ACTIVE", "DRAINING"})
@@ -334,22 +334,28 @@ def _keep_waiting(
     wait = state.wait_seconds
     if not fixed_wait and wake_by is not None:
         wait = min(wait, max(1, _seconds_until(wake_by, now)))
-    update: dict[str, object] = {}
+    wait = max(1, wait)
+    update: dict[str, object] = {"heartbeat_plan": None}
     heartbeat = False
     every = heartbeat_every(state)
     first_round = is_first_round(state)
     if every:
-        # Heartbeat now if the next poll would come later than `every` after the last one:
-        # heartbeats are then never more than `every` (half the hook's timeout) apart. The
-        # first round records its heartbeat before deciding (the flow does it).
-        wait = min(wait, every)
+        # Heartbeats stay at most `every` (half the hook's timeout) apart. A wait longer than
+        # that is cut by the state machine, which records a heartbeat every `every` seconds
+        # from now; so heartbeat now if the next one (a poll's or the state machine's) would
+        # come later than `every` after the last. The first round records its heartbeat
+        # before deciding (the flow does it).
         last = state.last_heartbeat_at or state.started_at
-        heartbeat = not first_round and now + timedelta(seconds=wait) > last + timedelta(
-            seconds=every
-        )
+        next_beat = now + timedelta(seconds=min(wait, every))
+        heartbeat = not first_round and next_beat > last + timedelta(seconds=every)
         if heartbeat:
             update["last_heartbeat_at"] = now
-    update["wait_seconds"] = max(1, wait)
+        if wait > every:
+            count = (wait - 1) // every
+            update["heartbeat_plan"] = HeartbeatPlan(
+                every=every, count=count, then=wait - count * every
+            )
+    update["wait_seconds"] = wait
 
     carry_on = not first_round and state.polls_in_execution >= settings.polls_per_execution
     if carry_on:

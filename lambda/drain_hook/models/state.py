@@ -82,6 +82,17 @@ class RetryPolicy(BaseModel):
     failed_at: StrictStr | None = None
 
 
+class HeartbeatPlan(BaseModel):
+    """How the state machine cuts a long wait: `count` heartbeats `every` seconds, then `then`
+    seconds more before the next poll (the state machine counts `count` down as it goes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every: StrictInt = Field(ge=1)
+    count: StrictInt = Field(ge=0)
+    then: StrictInt = Field(ge=0)
+
+
 class DrainState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -121,6 +132,7 @@ class DrainState(BaseModel):
     execution_generation: StrictInt = Field(default=0, ge=0)
     service_strategies: dict[str, Literal["REPLICA", "DAEMON"]] = Field(default_factory=dict)
     retry: RetryPolicy | None = None
+    heartbeat_plan: HeartbeatPlan | None = None
 
     @property
     def completes_lifecycle(self) -> bool:
