@@ -33,6 +33,8 @@ from ecs_drain_hook.runtime.drain_hook.settings import (
 DRAIN_SLACK_SECONDS = 600
 # One poll: a few AWS calls, never a wait.
 LAMBDA_TIMEOUT_SECONDS = 60
+# The hook's heartbeat timeout unless given or the hold needs more (100 x it must cover the hold).
+DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 1200
 
 
 @dataclass(frozen=True)
@@ -115,9 +117,10 @@ class HookTiming:
             first_heartbeat_bound_seconds() + 1,
         )
         if heartbeat_timeout_seconds is None:
-            # The Lambda keeps heartbeats at most half this apart; the default leaves that half
-            # two of the longest poll intervals (room for retries).
-            derived = max(600, 4 * tunables.poll_interval_max_seconds, low)
+            # Heartbeats stay at most half this apart (the Lambda at polls, the state machine
+            # between them and while polls fail), whatever the poll interval; the default is
+            # well above the first heartbeat's worst case.
+            derived = max(DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, low)
             return cls(hold, min(derived, HEARTBEAT_TIMEOUT_MAX_SECONDS))
         value = heartbeat_timeout_seconds
         if isinstance(value, bool) or not isinstance(value, int):

@@ -53,8 +53,9 @@ class Tunables:
     )
     poll_interval_max_seconds: int = _setting(
         "POLL_INTERVAL_MAX_SECONDS",
-        300,
-        "longest wait between polls (ECS events end a drain sooner; the loop is the safety net)",
+        1800,
+        "longest wait between polls (ECS events end a drain sooner; the loop is the safety net "
+        "and records heartbeats between polls itself)",
         low=1,
         high=3600,
     )

@@ -274,7 +274,7 @@ class TestAgentDisconnected:
         wait_as_the_loop_does(world, state)
         state = handler(state)
         _agent(arn, connected=True)
-        for _ in range(10):
+        for _ in range(5):
             wait_as_the_loop_does(world, state)
             state = handler(state)
             assert state["action"] == "draining"

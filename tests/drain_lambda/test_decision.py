@@ -126,11 +126,8 @@ def test_never_completes_while_a_task_holds_the_instance_before_the_deadline(
         # poll's, or the state machine's within a longer wait (every `every` seconds from now)
         every = HEARTBEAT // 2
         beats = plan.state.heartbeat_plan
-        if wait > every:
-            assert beats is not None and beats.every == every
-            assert beats.count * every + beats.then == wait and 1 <= beats.then <= every
-        else:
-            assert beats is None
+        assert beats is not None and beats.count * beats.every + beats.then == wait
+        assert beats.every == every and 1 <= beats.then <= every
         last = plan.state.last_heartbeat_at or state.started_at
         assert now + timedelta(seconds=min(wait, every)) <= last + timedelta(seconds=every)
         # a stop before the deadline is only the standalone policy, and it rests on the start

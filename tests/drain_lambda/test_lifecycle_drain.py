@@ -368,7 +368,7 @@ def test_standalone_tasks_wait_under_wait_policy(world, handler, one_instance, l
     instance_id, arn = one_instance
     [standalone] = world.run_tasks(CLUSTER, arn, 1)
     state = handler(begin_termination("web-asg", instance_id))
-    for _ in range(8):  # about 36 minutes of polls, well before the deadline
+    for _ in range(4):  # about 30 minutes of polls, well before the deadline
         state = poll(handler, state, world)
         assert state["action"] == "draining"
     [described] = world.ecs.describe_tasks(cluster=CLUSTER, tasks=[standalone])["tasks"]

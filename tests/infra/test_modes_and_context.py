@@ -74,7 +74,7 @@ def test_demo_mode_from_context() -> None:
             ["heartbeat_timeout_seconds"],
         ),
         (
-            {"cluster_name": "p", "asg_names": "a", "poll_interval_first_seconds": "600"},
+            {"cluster_name": "p", "asg_names": "a", "poll_interval_first_seconds": "2400"},
             ["poll_interval_first_seconds"],
         ),
         (

@@ -335,7 +335,7 @@ def _keep_waiting(
     if not fixed_wait and wake_by is not None:
         wait = min(wait, max(1, _seconds_until(wake_by, now)))
     wait = max(1, wait)
-    update: dict[str, object] = {"heartbeat_plan": None}
+    update: dict[str, object] = {}
     heartbeat = False
     every = heartbeat_every(state)
     first_round = is_first_round(state)
@@ -350,11 +350,13 @@ def _keep_waiting(
         heartbeat = not first_round and next_beat > last + timedelta(seconds=every)
         if heartbeat:
             update["last_heartbeat_at"] = now
-        if wait > every:
-            count = (wait - 1) // every
-            update["heartbeat_plan"] = HeartbeatPlan(
-                every=every, count=count, then=wait - count * every
-            )
+        count = (wait - 1) // every
+        update["heartbeat_plan"] = HeartbeatPlan(
+            every=every, count=count, then=wait - count * every
+        )
+    else:
+        # Always a plan, so the state machine's paths exist: no heartbeats, one wait.
+        update["heartbeat_plan"] = HeartbeatPlan(every=wait, count=0, then=wait)
     update["wait_seconds"] = wait
 
     carry_on = not first_round and state.polls_in_execution >= settings.polls_per_execution
