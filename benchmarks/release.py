@@ -277,8 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--schedules",
         type=_pairs,
-        default=[(15, 120), (60, 300), (120, 300), (300, 600)],
-        help="first:longest poll intervals to compare (default 15:120,60:300,120:300,300:600)",
+        default=[(15, 120), (120, 300), (120, 900), (120, 1800), (120, 3600)],
+        help="first:longest poll intervals to compare "
+        "(default 15:120,120:300,120:900,120:1800,120:3600)",
     )
     parser.add_argument("--quick", action="store_true", help="2 seeds, 5-minute drains only")
     args = parser.parse_args(argv)
@@ -323,7 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             ok &= drain.variant == "anchor" or drain.lost == 0
 
     print()
-    print("the loop's schedule (first:longest poll interval): ours, short drain and 1 h drain")
+    print(
+        "the loop's schedule (first:longest poll interval): ours, short drain, and 1 h and 24 h "
+        "drains (events on, then lost)"
+    )
     print(f"{'schedule':<9} " + HEADER)
     for first, longest in args.schedules:
         env_s = schedule_env(first, longest)
@@ -331,8 +335,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             short = [ours(s, events=events, batch_seconds=None, env=env_s) for s in seeds]
             print(f"{first}:{longest:<5} " + summarize(short))
         if not args.quick:
-            long = [ours(1, events=True, batch_seconds=3600.0, env=env_s)]
-            print(f"{first}:{longest:<5} " + summarize(long) + "  (1 h drain)")
+            for label, seconds in (("1 h", 3600.0), ("24 h", 86400.0)):
+                context = {
+                    "max_drain_seconds": str(int(seconds) + 3600),
+                    "poll_interval_first_seconds": str(first),
+                    "poll_interval_max_seconds": str(longest),
+                }
+                for events in (True, False):
+                    drain = ours(1, events=events, batch_seconds=seconds, env={}, context=context)
+                    print(f"{first}:{longest:<5} " + summarize([drain]) + f"  ({label} drain)")
 
     print()
     print(
