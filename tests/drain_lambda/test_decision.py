@@ -293,6 +293,19 @@ class TestAgentDisconnected:
         assert not plan.state.done and plan.record_agent_lost == "clear"
         assert plan.state.agent_disconnected_since is None
 
+    def test_a_reconnect_missed_between_polls_starts_the_count_again(self):
+        """Away, back and away again between two polls: ECS raised the instance's version
+        twice since the disconnection was recorded, so it was not continuous."""
+        since = T0 + timedelta(seconds=100)
+        record = DrainRecord(started_at=T0, loop="x", agent_lost_since=since, agent_lost_version=7)
+        later = since + timedelta(seconds=900)  # past the grace if it had been continuous
+        own_write = seen([self.task], agent_connected=False, drain_record=record, version=8)
+        flapped = seen([self.task], agent_connected=False, drain_record=record, version=9)
+        assert decide(make_state(), own_write, later, self.policy).state.action == "agent_lost"
+        plan = decide(make_state(), flapped, later, self.policy)
+        assert not plan.state.done and plan.record_agent_lost == later
+        assert plan.state.agent_disconnected_since == later
+
     def test_the_records_time_wins_over_the_states(self):
         """A state claiming an older disconnection can't release the instance early."""
         recorded = T0 + timedelta(seconds=500)

@@ -274,6 +274,28 @@ def test_an_agent_that_reconnects_within_the_grace_changes_nothing(sandbox: Sand
     assert _held_for(action) >= 1500
 
 
+def test_an_agent_that_flaps_between_polls_is_counted_from_its_last_disconnection(
+    sandbox: SandboxFactory,
+):
+    """Away, back and away again with no poll in between: the grace counts from the last
+    disconnection (ECS raised the instance's version on the reconnect), not the first."""
+    sb = sandbox(seed=15, lambda_env={"AGENT_DISCONNECTED_GRACE_SECONDS": "600"})
+    asg, victim, _batch = _world(sb, batch_seconds=None)
+    sb.scale_in(asg, 1)
+    sb.run(until=lambda: sb.keeper.started > 0, settle=False)
+    sb.disconnect_agent(victim)
+    first_gone = sb.clock.now()
+    sb.run(until=lambda: sb.clock.now() >= first_gone + timedelta(seconds=400), settle=False)
+    sb.reconnect_agent(victim)
+    sb.disconnect_agent(victim)
+    gone_again = sb.clock.now()
+    sb.run()
+    action = _action(victim)
+    assert action.ended_by == "complete"
+    assert (action.ended_at - gone_again).total_seconds() >= 600
+    assert any(r.get("action") == "agent_lost" for r in _results(sb))
+
+
 # --- 6. a transient failure never cuts a drain short ------------------------------------------
 
 

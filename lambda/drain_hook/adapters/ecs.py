@@ -59,6 +59,7 @@ def _view(item: dict[str, Any]) -> ContainerInstanceView:
         ec2_instance_id=item.get("ec2InstanceId", ""),
         status=item["status"],
         agent_connected=bool(item.get("agentConnected", True)),
+        version=int(item["version"]) if isinstance(item.get("version"), int) else None,
         running_tasks=int(item.get("runningTasksCount", 0)),
         pending_tasks=int(item.get("pendingTasksCount", 0)),
         drain_record=DrainRecord.decode(attributes.get(contract.DRAIN_ATTRIBUTE)),

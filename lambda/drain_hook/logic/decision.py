@@ -215,10 +215,11 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
     # The ECS agent: tasks on an instance whose agent is gone never reach STOPPED.
     record = instance.drain_record
     lost_since = _agent_lost_since(state, instance, now)
+    recorded = record.agent_lost_since if record is not None else None
     record_lost: datetime | Literal["clear"] | None = None
-    if instance.agent_connected is False and (record is None or record.agent_lost_since is None):
-        record_lost = lost_since
-    elif instance.agent_connected and record is not None and record.agent_lost_since is not None:
+    if lost_since is not None and lost_since != recorded:
+        record_lost = lost_since  # first seen away, or away again after a change: (re)start
+    elif instance.agent_connected and recorded is not None:
         record_lost = "clear"
     base = base.model_copy(update={"agent_disconnected_since": lost_since})
     if lost_since is not None:
@@ -308,12 +309,23 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
 def _agent_lost_since(
     state: DrainState, instance: ContainerInstanceView, now: datetime
 ) -> datetime | None:
-    """Since when the agent has been disconnected: ECS's record of our drain comes first."""
+    """Since when the agent has been continuously disconnected, as far as AWS shows it.
+
+    ECS's record of our drain comes first. Polls can miss a reconnect and a new disconnect in
+    between: the container instance's version then rose by two or more since the disconnection
+    was recorded (one more is allowed for our own write of the record), and the count starts
+    again from now. A state passed in never makes it earlier than that.
+    """
     if instance.agent_connected is not False:
         return None
     record = instance.drain_record
     if record is not None and record.agent_lost_since is not None:
+        then, current = record.agent_lost_version, instance.version
+        if then is not None and current is not None and current > then + 1:
+            return now
         return record.agent_lost_since
+    if record is not None:
+        return now  # the record has no disconnection yet: this poll is the first to see one
     return state.agent_disconnected_since or now
 
 

@@ -361,7 +361,8 @@ def _carry_out(
 
     if plan.record_agent_lost is not None and result.container_instance_arn:
         lost = None if plan.record_agent_lost == "clear" else plan.record_agent_lost
-        _record_drain(result, result.execution_name or loop_prefix or "", lost)
+        version = instance.version if lost is not None and instance is not None else None
+        _record_drain(result, result.execution_name or loop_prefix or "", lost, version)
 
     if plan.record_heartbeat and not autoscaling.record_heartbeat(*_target(result)):
         return outcomes.ended(result, "the lifecycle action ended while we were draining")
@@ -388,7 +389,7 @@ def _carry_out(
         assert loop_prefix is not None
         return _start_loop(result, settings, loop_prefix, instance)
     if plan.continue_in_new_execution:
-        return _continue_in_new_execution(result, settings)
+        return _continue_in_new_execution(result, settings, instance)
     return result
 
 
@@ -401,14 +402,24 @@ def _target(state: DrainState) -> tuple[str, str, str, str | None]:
     )
 
 
-def _record_drain(state: DrainState, loop: str, agent_lost_since: datetime | None) -> None:
+def _record_drain(
+    state: DrainState,
+    loop: str,
+    agent_lost_since: datetime | None,
+    agent_lost_version: int | None = None,
+) -> None:
     assert state.container_instance_arn is not None
     action = (
         ActionRecord(hook_name=state.hook_name, asg_name=state.asg_name)
         if state.hook_name and state.asg_name
         else None
     )
-    record = DrainRecord(started_at=state.started_at, loop=loop, agent_lost_since=agent_lost_since)
+    record = DrainRecord(
+        started_at=state.started_at,
+        loop=loop,
+        agent_lost_since=agent_lost_since,
+        agent_lost_version=agent_lost_version,
+    )
     refused = ecs.put_drain_record(state.cluster, state.container_instance_arn, record, action)
     if refused:
         # The loop still drains; only the ECS-event fast path and the record's checks are lost.
@@ -452,13 +463,22 @@ def _start_loop(
     )
 
 
-def _continue_in_new_execution(state: DrainState, settings: Settings) -> DrainState:
+def _continue_in_new_execution(
+    state: DrainState, settings: Settings, instance: ContainerInstanceView | None
+) -> DrainState:
     # Step Functions caps an execution's history at 25,000 events: hand the state on.
     base = re.sub(r"-g\d+$", "", state.execution_name or state.instance_id)
     name = f"{base[: stepfunctions.PREFIX_LENGTH_MAX]}-g{state.execution_generation}"
     handed = state.model_copy(update={"execution_name": name})
     if state.container_instance_arn:
-        _record_drain(handed, name, state.agent_disconnected_since)
+        # The new owner, and whatever the record knows of a disconnected agent, unchanged.
+        record = instance.drain_record if instance else None
+        _record_drain(
+            handed,
+            name,
+            record.agent_lost_since if record else None,
+            record.agent_lost_version if record else None,
+        )
     stepfunctions.start(settings.state_machine_arn, name, handed.model_dump(mode="json"))
     logger.info("Carrying on in a fresh execution", extra={"execution": name})
     return state.model_copy(update={"action": "continued", "done": True})

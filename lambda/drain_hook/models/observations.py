@@ -35,18 +35,25 @@ class DrainRecord:
 
     Written by this function only, stored by ECS: a state passed back to us is checked against it.
     `loop` is the name of the Step Functions execution that owns the drain; `agent_lost_since`
-    is when we first saw the ECS agent disconnected (cleared when it reconnects).
+    is when we first saw the ECS agent disconnected (cleared when it reconnects), and
+    `agent_lost_version` the container instance's `version` then: ECS raises it on every change
+    that emits an event, a reconnect among them, so a higher one shows the disconnection may not
+    have been continuous.
     """
 
     started_at: datetime
     loop: str
     agent_lost_since: datetime | None = None
+    agent_lost_version: int | None = None
 
     def encode(self) -> str:
         # Attribute values allow letters, digits, - _ . @ / \ : and space (PutAttributes).
         parts = [str(int(self.started_at.timestamp())), self.loop]
         if self.agent_lost_since is not None:
-            parts.append(str(int(self.agent_lost_since.timestamp())))
+            lost = str(int(self.agent_lost_since.timestamp()))
+            if self.agent_lost_version is not None:
+                lost += f":{self.agent_lost_version}"
+            parts.append(lost)
         return " ".join(parts)
 
     @classmethod
@@ -54,14 +61,17 @@ class DrainRecord:
         """The record, or None when the value is absent or not ours."""
         if not value:
             return None
-        match = re.fullmatch(r"(\d{1,12}) ([A-Za-z0-9_-]{1,80})(?: (\d{1,12}))?", value)
+        match = re.fullmatch(
+            r"(\d{1,12}) ([A-Za-z0-9_-]{1,80})(?: (\d{1,12})(?::(\d{1,19}))?)?", value
+        )
         if match is None:
             return None
-        lost = match.group(3)
+        lost, version = match.group(3), match.group(4)
         return cls(
             started_at=_epoch(match.group(1)),
             loop=match.group(2),
             agent_lost_since=_epoch(lost) if lost else None,
+            agent_lost_version=int(version) if version else None,
         )
 
 
@@ -94,6 +104,7 @@ class ContainerInstanceView:
     ec2_instance_id: str
     status: str
     agent_connected: bool = True
+    version: int | None = None  # raised by ECS on every change that emits an event
     running_tasks: int = 0  # tasks whose desiredStatus is RUNNING
     pending_tasks: int = 0  # tasks whose lastStatus is PENDING
     drain_record: DrainRecord | None = None
