@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,19,20,21
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: help venv test lint demo bench synth deploy destroy clean
+.PHONY: help venv test lint demo bench soak synth deploy destroy clean
 
 help:
 	@echo "make demo   - run a scale-in drain end to end on the embedded local AWS (no account needed)"
@@ -32,6 +32,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.cold_start
 	$(BIN)/python -m benchmarks.scale_in $(BENCH_ARGS)
+
+# Seeded random drains with faults, invariants checked (docs/soak.md); SOAK_ARGS="--scenarios 50".
+soak: $(STAMP)
+	$(BIN)/python -m soak run --scenarios 500 $(SOAK_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
