@@ -735,6 +735,7 @@ class _Context:
             if allowed:
                 continue
             how = "our StopTask" if removal.cause == "stop_task" else "the instance's termination"
+            tag = self._timeouts.get(action.token, (False, "", ""))[1] if action else ""
             out.append(
                 Violation(
                     "service_minimum",
@@ -742,6 +743,7 @@ class _Context:
                     removal.at,
                     f"service {removal.service} down to {removal.healthy_after} running, below "
                     f"its minimum {removal.floor}, after {how} of a task",
+                    tag,
                 )
             )
         return out

@@ -22,7 +22,7 @@ from soak.scenario import (
     generate,
 )
 
-FAST_SEEDS = range(12)
+FAST_SEEDS = range(10)
 MISSING_LOOP_END_RULE = "missing_loop_end_rule"
 
 
