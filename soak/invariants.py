@@ -248,13 +248,18 @@ class _Context:
                 found = action
         return found
 
-    def agent_lost(self, instance_id: str, when: datetime) -> bool:
-        """Disconnected without a reconnect for at least the agent grace, at this time."""
+    def disconnected_since(self, instance_id: str, when: datetime) -> datetime | None:
+        """Since when the agent had been disconnected without a reconnect, at this time."""
         since = None
         for at, connected in self.data.agent.get(instance_id, []):
             if at > when:
                 break
             since = None if connected else (since or at)
+        return since
+
+    def agent_lost(self, instance_id: str, when: datetime) -> bool:
+        """Disconnected without a reconnect for at least the agent grace, at this time."""
+        since = self.disconnected_since(instance_id, when)
         grace = timedelta(seconds=self.t.agent_disconnected_grace_seconds)
         return since is not None and when - since >= grace - TOLERANCE
 
@@ -357,6 +362,13 @@ class _Context:
             if not holding or action is None or self.released_by_rule(action):
                 continue
             kinds = Counter(t.kind for t in holding)
+            since = self.disconnected_since(end.instance_id, end.at)
+            agent = (
+                "agent connected"
+                if since is None
+                else f"agent disconnected for {_seconds(end.at - since)} s only (grace "
+                f"{self.t.agent_disconnected_grace_seconds} s)"
+            )
             out.append(
                 Violation(
                     "never_early",
@@ -364,8 +376,8 @@ class _Context:
                     end.at,
                     f"completed with {len(holding)} unstopped task(s) ({dict(kinds)}, e.g. "
                     f"{holding[0].last_status}/{holding[0].desired_status}) "
-                    f"{_seconds(self.deadline(action) - end.at)} s before the deadline, agent "
-                    f"connected, not an error release" + self._completion_note(action),
+                    f"{_seconds(self.deadline(action) - end.at)} s before the deadline, {agent}, "
+                    "not an error release" + self._completion_note(action),
                 )
             )
         return out

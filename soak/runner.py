@@ -21,7 +21,7 @@ from moto.moto_api._internal import mock_random
 
 from local_aws import autoscaling
 from local_aws.ecs_events import EventDelivery
-from local_aws.ecs_sim import AgentFlapping, EcsOptions
+from local_aws.ecs_sim import AgentFlapping, EcsOptions, SimEvent
 from local_aws.sandbox import HANDLER, HOOK_NAME, Sandbox
 from soak.deployment import definition_for, tunables_from_env
 from soak.invariants import Violation, check
@@ -83,6 +83,8 @@ def run_scenario(
         mock_random.seed(scenario.seed)  # moto's instance and task ids: a replay shows the same
         daemons = {s.name for s in scenario.services if s.daemon}
         recorder = Recorder(sb, CLUSTER, daemons)
+        if log is not None:
+            _narrate(sb, say)
         _build(sb, scenario, say)
         start = sb.clock.now()
         _schedule(sb, scenario, say)
@@ -96,6 +98,30 @@ def run_scenario(
         data = recorder.collect(start, time.monotonic() - wall0)
     violations, excused = check(scenario, tunables, data)
     return Outcome(scenario, data, violations, excused)
+
+
+NARRATED = ("agent_disconnected", "agent_connected", "instance_draining", "task_lost")
+
+
+def _narrate(sb: Sandbox, say: Callable[[str], None]) -> None:
+    """A replay's log: agents, DRAINING, lost tasks, and how each lifecycle action ended."""
+
+    def on_ecs(event: SimEvent) -> None:
+        if event.kind in NARRATED:
+            what = event.details.get("instance") or event.details.get("task", "")
+            by = f" ({event.details['by']})" if "by" in event.details else ""
+            say(f"{event.at:%H:%M:%S} {event.kind} {what}{by}")
+
+    def on_lifecycle(kind: str, payload: object) -> None:
+        if kind == "action_ended":
+            action = payload
+            say(
+                f"{action.ended_at:%H:%M:%S} lifecycle action of {action.instance_id} on "  # type: ignore[attr-defined]
+                f"{action.hook_name} ended by {action.ended_by}"  # type: ignore[attr-defined]
+            )
+
+    sb.sim.listeners.append(on_ecs)
+    sb.listeners.append(on_lifecycle)
 
 
 @contextlib.contextmanager
