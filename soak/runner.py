@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -81,6 +82,8 @@ def run_scenario(
         ) as sb,
     ):
         mock_random.seed(scenario.seed)  # moto's instance and task ids: a replay shows the same
+        # moto's ASL interpreter draws Retry jitter (JitterStrategy FULL) from the global random.
+        random.seed(f"soak/jitter/{scenario.seed}")
         daemons = {s.name for s in scenario.services if s.daemon}
         recorder = Recorder(sb, CLUSTER, daemons)
         if log is not None:
