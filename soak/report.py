@@ -6,6 +6,7 @@ import math
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from soak.invariants import INVARIANTS, calls_per_run, max_ceiling
 from soak.runner import Outcome, replay_command
@@ -146,7 +147,7 @@ def _release_latencies(outcome: Outcome) -> list[float]:
     return out
 
 
-def _last_stop(outcome: Outcome, instance_id: str, ended_at) -> float:  # type: ignore[no-untyped-def]
+def _last_stop(outcome: Outcome, instance_id: str, ended_at: datetime) -> float:
     """Seconds between the last task on the instance reaching STOPPED and ``ended_at``."""
     data = outcome.data
     last = None

@@ -17,17 +17,19 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, cast
 
 from moto.moto_api._internal import mock_random
 
 from local_aws import autoscaling
 from local_aws.ecs_events import EventDelivery
 from local_aws.ecs_sim import AgentFlapping, EcsOptions, SimEvent
+from local_aws.faults import FaultKind
 from local_aws.sandbox import HANDLER, HOOK_NAME, Sandbox
 from soak.deployment import definition_for, tunables_from_env
 from soak.invariants import Violation, check
 from soak.records import LIFECYCLE_DETAIL_TYPE, Recorder, RunData
-from soak.scenario import Scenario
+from soak.scenario import ScaleInStep, Scenario
 
 CLUSTER = "soak"
 ASG = f"{CLUSTER}-asg"
@@ -115,12 +117,11 @@ def _narrate(sb: Sandbox, say: Callable[[str], None]) -> None:
             by = f" ({event.details['by']})" if "by" in event.details else ""
             say(f"{event.at:%H:%M:%S} {event.kind} {what}{by}")
 
-    def on_lifecycle(kind: str, payload: object) -> None:
+    def on_lifecycle(kind: str, payload: Any) -> None:
         if kind == "action_ended":
-            action = payload
             say(
-                f"{action.ended_at:%H:%M:%S} lifecycle action of {action.instance_id} on "  # type: ignore[attr-defined]
-                f"{action.hook_name} ended by {action.ended_by}"  # type: ignore[attr-defined]
+                f"{payload.ended_at:%H:%M:%S} lifecycle action of {payload.instance_id} on "
+                f"{payload.hook_name} ended by {payload.ended_by}"
             )
 
     sb.sim.listeners.append(on_ecs)
@@ -188,18 +189,17 @@ def _build(sb: Sandbox, scenario: Scenario, say: Callable[[str], None]) -> None:
     if delivery.states_loss:
         sb.lose_events({"source": ["aws.states"]}, delivery.states_loss)
     for fault in scenario.faults:
-        kwargs = {
+        kind = cast(FaultKind, fault.kind)
+        options: dict[str, Any] = {
             "probability": fault.probability,
             "error": fault.error,
             "max_count": fault.max_count,
             "delay_seconds": fault.delay_seconds,
         }
-        if fault.outage:
-            assert fault.start is not None
-            end = None if fault.end is None else fault.end
-            sb.add_fault_window(fault.operation, fault.kind, fault.start, end, **kwargs)  # type: ignore[arg-type]
+        if fault.start is not None:  # an outage: the rule holds for a window
+            sb.add_fault_window(fault.operation, kind, fault.start, fault.end, **options)
         else:
-            sb.add_fault(fault.operation, fault.kind, **kwargs)  # type: ignore[arg-type]
+            sb.add_fault(fault.operation, kind, **options)
     say(
         f"built: {scenario.instances} instances, {len(scenario.services)} services, "
         f"{len(scenario.standalone)} standalone tasks; targets {targets}"
@@ -226,7 +226,7 @@ def _schedule(sb: Sandbox, scenario: Scenario, say: Callable[[str], None]) -> No
 
     for step in scenario.scale_ins:
 
-        def scale_in(step=step) -> None:  # type: ignore[no-untyped-def]
+        def scale_in(step: ScaleInStep = step) -> None:
             if step.kind == "desired":
                 group = sb.client("autoscaling").describe_auto_scaling_groups(
                     AutoScalingGroupNames=[ASG]
