@@ -11,13 +11,14 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 FAST_TESTS := tests/infra tests/packaging tests/drain_lambda/test_decision.py \
 	tests/drain_lambda/test_config_and_requests.py -m "not synth and not slow"
 
-.PHONY: help venv test test-fast lint demo bench synth cdk deploy destroy clean
+.PHONY: help venv test test-fast lint demo bench soak synth cdk deploy destroy clean
 
 help:
 	@echo "make demo      - run a scale-in drain end to end on the embedded local AWS (no account needed)"
 	@echo "make test      - lint and run every test (what CI runs)"
 	@echo "make test-fast - lint and the unit and property tests (under a minute)"
 	@echo "make bench     - cold start and scale-in benchmarks (figures, BENCH_ARGS='--quick')"
+	@echo "make soak      - 500 seeded random drains with faults, invariants checked (docs/soak.md)"
 	@echo "make synth     - synthesize offline into cdk.out/ (CDK_ARGS='-c demo=true' by default)"
 	@echo "make cdk ARGS='diff -c demo=true' - any cdk command, with the venv and the pinned CLI"
 	@echo "make deploy    - cdk deploy (needs AWS credentials; pass CDK_ARGS='-c ...')"
@@ -44,6 +45,10 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.cold_start
 	ECS_DRAIN_HOOK_PROGRESS=1 $(BIN)/python -m benchmarks.scale_in $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.release $(RELEASE_ARGS)
+
+# Seeded random drains with faults, invariants checked (docs/soak.md); SOAK_ARGS="--scenarios 50".
+soak: $(STAMP)
+	$(BIN)/python -m soak run --scenarios 500 $(SOAK_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

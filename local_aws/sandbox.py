@@ -167,6 +167,9 @@ class Sandbox:
         ]
         self._instance_resources: dict[str, tuple[int, int]] = {}
         self.hook_actors: list[other_hooks.EcsManagedDraining | other_hooks.CdkDrainHook] = []
+        # Soak conveniences (see the block at the end): off until asked for.
+        self._call_log: list[CallRecord] | None = None
+        self._fault_log: list[FaultRecord] | None = None
 
     # --- set-up and tear-down --------------------------------------------------------------
 
@@ -833,3 +836,137 @@ class Sandbox:
         actor.attach()
         self.hook_actors.append(actor)
         return actor
+
+    # --- Soak conveniences (soak/): call and fault logs, fault windows, running to a time ------
+    # Records the randomized soak (soak/) checks its invariants on. Nothing here changes what
+    # AWS does: the logs only watch, and fault windows add / remove ordinary FaultRules on the
+    # virtual clock.
+
+    def record_calls(self) -> list[CallRecord]:
+        """Log every AWS call of the Lambda (scope "lambda") and of the state machine's own
+        aws-sdk / lambda:invoke calls (scope "states"): time, operation, parameters, the index
+        of the Lambda run it belongs to (`runtime.invocations`), and how it ended after
+        botocore's retries. Idempotent; returns the live list."""
+        if self._call_log is not None:
+            return self._call_log
+        log: list[CallRecord] = []
+        self._call_log = log
+        self._watch_session(self.lambda_session, "lambda")
+        from drain_hook.adapters import clients
+
+        clients.client.cache_clear()  # clients made from now on carry the handlers
+        original = self.instrument.session
+
+        def session(region: str = self.region, scope: str = "lambda") -> Any:
+            made = original(region, scope)
+            self._watch_session(made, scope)
+            return made
+
+        self.instrument.session = session  # type: ignore[method-assign]
+        stepfunctions.use_instrument(self.instrument)  # the state machine's sessions, afresh
+        return log
+
+    def _watch_session(self, session: Any, scope: str) -> None:
+        def before(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+            invocation = len(self.runtime.invocations) - 1 if scope == "lambda" else None
+            record = CallRecord(
+                at=self.clock.now(),
+                scope=scope,
+                operation=f"{model.service_model.service_name}:{model.name}",
+                params=dict(params),
+                invocation=invocation,
+            )
+            context["sandbox_call"] = record
+            assert self._call_log is not None
+            self._call_log.append(record)
+
+        def after(http_response: Any, parsed: Any, context: dict[str, Any], **_: Any) -> None:
+            record = context.get("sandbox_call")
+            if record is None:
+                return
+            record.ok = http_response.status_code < 300
+            if not record.ok:
+                record.error = str((parsed or {}).get("Error", {}).get("Code", "Unknown"))
+
+        def failed(context: dict[str, Any], exception: Exception, **_: Any) -> None:
+            record = context.get("sandbox_call")
+            if record is not None and record.ok is None:
+                record.ok, record.error = False, type(exception).__name__
+
+        session.events.register("provide-client-params", before)
+        session.events.register("after-call", after)
+        session.events.register("after-call-error", failed)
+
+    def record_faults(self) -> list[FaultRecord]:
+        """Log every fault the instrument injects (time, operation, kind, error name).
+        Idempotent; returns the live list."""
+        if self._fault_log is not None:
+            return self._fault_log
+        log: list[FaultRecord] = []
+        self._fault_log = log
+        original = self.instrument.decide
+
+        def decide(operation: str, kinds: tuple[str, ...]) -> FaultRule | None:
+            rule = original(operation, kinds)
+            if rule is not None:
+                log.append(FaultRecord(self.clock.now(), operation, rule.kind, rule.error))
+            return rule
+
+        self.instrument.decide = decide  # type: ignore[method-assign]
+        return log
+
+    def add_fault_window(
+        self, operation: str, kind: faults.FaultKind, start: float, end: float | None, **kwargs: Any
+    ) -> FaultRule:
+        """A FaultRule in force from ``start`` to ``end`` virtual seconds from now (None: for
+        good): an outage of that operation, e.g. the Lambda failing past every retry."""
+        rule = FaultRule(operation, kind, **kwargs)
+
+        def begin() -> None:
+            with self.instrument._lock:
+                self.instrument.rules.append(rule)
+
+        def finish() -> None:
+            with self.instrument._lock:
+                if rule in self.instrument.rules:
+                    self.instrument.rules.remove(rule)
+
+        self.timers.call_later(start, begin, name=f"fault window on {operation}")
+        if end is not None:
+            self.timers.call_later(end, finish, name=f"fault window off {operation}")
+        return rule
+
+    def advance(self, until: datetime) -> None:
+        """Run everything (ECS, deliveries, executions, lifecycle timers, actor timers) until
+        the virtual clock reaches ``until``, even while no drain is in flight."""
+        while True:
+            while self._step():
+                pass
+            now = self.clock.now()
+            if now >= until:
+                return
+            nxt = self._next_time(include_ecs=True)
+            self.clock.advance_to(until if nxt is None else min(nxt, until))
+
+
+@dataclass
+class CallRecord:
+    """One AWS API call (`Sandbox.record_calls`); ok/error once botocore's retries are over."""
+
+    at: datetime
+    scope: str  # "lambda": the drain Lambda; "states": the state machine's own calls
+    operation: str  # "<service>:<Operation>", e.g. "ecs:StopTask"
+    params: dict[str, Any]
+    invocation: int | None  # index in runtime.invocations of the Lambda run making the call
+    ok: bool | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class FaultRecord:
+    """One injected fault (`Sandbox.record_faults`)."""
+
+    at: datetime
+    operation: str
+    kind: str
+    error: str | None

@@ -77,6 +77,28 @@ def delivery_figures() -> str:
     )
 
 
+def hold_seconds(tunables: Tunables) -> int:
+    """Longest hold: the deadline, its stop grace, one poll interval and the slack."""
+    return (
+        tunables.max_drain_seconds
+        + tunables.deadline_grace_seconds
+        + tunables.poll_interval_max_seconds
+        + DRAIN_SLACK_SECONDS
+    )
+
+
+def heartbeat_timeout_bounds(tunables: Tunables) -> tuple[int, int]:
+    """The heartbeat timeouts the construct accepts for these tunables, lowest and highest."""
+    low = max(
+        HEARTBEAT_TIMEOUT_MIN_SECONDS,
+        # 100 x heartbeat (the global timeout) must cover the whole hold.
+        math.ceil(hold_seconds(tunables) / 100),
+        # The first heartbeat comes from the Lambda's first run.
+        first_heartbeat_bound_seconds() + 1,
+    )
+    return min(low, HEARTBEAT_TIMEOUT_MAX_SECONDS), HEARTBEAT_TIMEOUT_MAX_SECONDS
+
+
 @dataclass(frozen=True)
 class HookTiming:
     """The hook's heartbeat timeout and the loop's timeout, derived from the tunables."""
@@ -96,12 +118,7 @@ class HookTiming:
     @classmethod
     def derive(cls, tunables: Tunables, heartbeat_timeout_seconds: int | None = None) -> HookTiming:
         """Raises SettingsError naming the key when the figures can't hold an instance safely."""
-        hold = (
-            tunables.max_drain_seconds
-            + tunables.deadline_grace_seconds
-            + tunables.poll_interval_max_seconds
-            + DRAIN_SLACK_SECONDS
-        )
+        hold = hold_seconds(tunables)
         if hold > LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS:
             limit = LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS - (hold - tunables.max_drain_seconds)
             raise SettingsError(
@@ -109,13 +126,7 @@ class HookTiming:
                 f"poll interval and {DRAIN_SLACK_SECONDS} s of slack exceeds the lifecycle "
                 f"hook's 48 h global timeout; use at most {limit}"
             )
-        low = max(
-            HEARTBEAT_TIMEOUT_MIN_SECONDS,
-            # 100 x heartbeat (the global timeout) must cover the whole hold.
-            math.ceil(hold / 100),
-            # The first heartbeat comes from the Lambda's first run.
-            first_heartbeat_bound_seconds() + 1,
-        )
+        low, _ = heartbeat_timeout_bounds(tunables)
         if heartbeat_timeout_seconds is None:
             # Heartbeats stay at most half this apart (the Lambda at polls, the state machine
             # between them and while polls fail), whatever the poll interval; the default is
