@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 help:
 	@echo "make demo   - run a scale-in drain end to end on the embedded local AWS (no account needed)"
 	@echo "make test   - lint and run every test"
-	@echo "make bench  - cold start and scale-in benchmarks (figures, BENCH_ARGS='--quick')"
+	@echo "make bench  - cold start, scale-in and burst benchmarks (BENCH_ARGS='--quick', BURST_ARGS='--full')"
 	@echo "make synth  - synthesize offline into cdk.out/ (CDK_ARGS='-c demo=true' by default)"
 	@echo "make deploy - cdk deploy (needs AWS credentials; pass CDK_ARGS='-c ...')"
 	@echo "make destroy - cdk destroy (same CDK_ARGS as deploy)"
@@ -29,9 +29,11 @@ demo: $(STAMP)
 	$(BIN)/python -m local_aws.demo $(DEMO_ARGS)
 
 # Benchmarks print figures and assert nothing about time (BENCH_ARGS="--quick" for a short run).
+# The burst runs a small size by default; BURST_ARGS="--full" runs the issue's sizes (long).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.cold_start
 	$(BIN)/python -m benchmarks.scale_in $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.burst $(BURST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -174,6 +174,7 @@ class Invocation:
     result: Any = None
     error: str | None = None
     invocation_type: str = "RequestResponse"
+    ended_at: datetime | None = None  # virtual time the run returned (parked runs last)
 
 
 @dataclass
@@ -364,7 +365,7 @@ class LambdaRuntime:
             result = self._run_handler(fn, raw, record, environment)
         finally:
             with self._lock:
-                span.end = self.clock.now()
+                span.end = record.ended_at = self.clock.now()
                 self._free_envs.setdefault(fn.function_name, []).append(environment)
         for listener in self.listeners:
             listener(record)

@@ -56,6 +56,7 @@ own retry quota and adaptive rate limiter, as separate Lambda containers do
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -517,39 +518,65 @@ class VirtualBotoClock:
 
 
 _saved_time: tuple[Any, ...] | None = None
+_jitter: random.Random | None = None  # botocore's back-off jitter, seeded by the sandbox
 
 
-def install_virtual_time(clock: Clock, park: Callable[[float], bool]) -> None:
+def install_virtual_time(clock: Clock, park: Callable[[float], bool], seed: int = 0) -> None:
     """botocore waits on the sandbox clock until `uninstall_virtual_time`.
 
     ``park(seconds)`` parks the calling thread for that many virtual seconds and returns True,
     or returns False at once when the thread can't park (not a sandbox thread): then the wait
-    is skipped, as the sandbox did before (instant back-off).
+    is skipped, as the sandbox did before (instant back-off). The jitter of botocore's
+    back-offs (standard, adaptive and legacy modes) is drawn from a ``random.Random`` seeded
+    by ``seed``, so runs repeat.
     """
-    global _saved_time, _latency
-    from botocore.retries import bucket
+    global _saved_time, _latency, _jitter
+    import botocore.retryhandler
+    from botocore.retries import bucket, standard
 
     from local_aws import faults
 
     if _saved_time is None:
-        _saved_time = (bucket.Clock, bucket.TokenBucket._acquire)
+        _saved_time = (
+            bucket.Clock,
+            bucket.TokenBucket._acquire,
+            standard.ExponentialBackoff.__init__,
+            botocore.retryhandler.random,
+        )
+    _jitter = random.Random(f"botocore-jitter/{seed}")
     VirtualBotoClock.clock = clock
     VirtualBotoClock.park = park
     bucket.Clock = VirtualBotoClock  # type: ignore[misc, assignment]
     bucket.TokenBucket._acquire = _acquire_virtual  # type: ignore[method-assign]
+    original_init = _saved_time[2]
+
+    def backoff_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        if self._random is random.random and _jitter is not None:
+            self._random = _jitter.random
+
+    standard.ExponentialBackoff.__init__ = backoff_init  # type: ignore[method-assign]
+    botocore.retryhandler.random = _jitter  # type: ignore[attr-defined]
     faults.use_sleeper(park)
     _latency = park
 
 
 def uninstall_virtual_time() -> None:
-    global _saved_time, _latency
-    from botocore.retries import bucket
+    global _saved_time, _latency, _jitter
+    import botocore.retryhandler
+    from botocore.retries import bucket, standard
 
     from local_aws import faults
 
     if _saved_time is not None:
-        bucket.Clock, bucket.TokenBucket._acquire = _saved_time  # type: ignore[misc, method-assign]
+        (
+            bucket.Clock,
+            bucket.TokenBucket._acquire,
+            standard.ExponentialBackoff.__init__,
+            botocore.retryhandler.random,
+        ) = _saved_time  # type: ignore[misc]
         _saved_time = None
+    _jitter = None
     VirtualBotoClock.clock = None
     VirtualBotoClock.park = None
     faults.use_sleeper(None)

@@ -211,7 +211,7 @@ class Sandbox:
         faults.install()
         # Rate limits: the gate in front of moto, and botocore's waits on the virtual clock.
         rate_limits.install()
-        rate_limits.install_virtual_time(self.clock, self.runtime.park)
+        rate_limits.install_virtual_time(self.clock, self.runtime.park, self.seed)
         stepfunctions.use_limiter(self.limiter if self.rate_limits is not None else None)
         ecs_query.install()  # ListContainerInstances honours `ec2InstanceId == <id>`
         stepfunctions.use_timekeeper(self.keeper)
