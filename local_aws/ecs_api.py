@@ -152,7 +152,11 @@ def list_tasks(resp: Any, sim: EcsSimulator) -> ActionResult:
             and (launch_type is None or (task.launch_type or "EC2") == launch_type)
         )
 
-    arns = [t.task_arn for t in backend.tasks.get(cluster.name, {}).values() if keep(t)]
+    if instance_id is not None:  # the simulator's index: no scan of the cluster's tasks
+        candidates = sim.tasks_on_instance_id(cluster.name, instance_id)
+    else:
+        candidates = list(backend.tasks.get(cluster.name, {}).values())
+    arns = [t.task_arn for t in candidates if keep(t)]
     paged = page(arns, resp._get_param("maxResults"), resp._get_param("nextToken"))
     return _listed("taskArns", paged)
 

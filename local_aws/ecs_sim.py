@@ -168,6 +168,23 @@ class _TaskInfo:
     exits_after: float | None = None
 
 
+def _last_status(task: Any) -> str:
+    """A task's lastStatus. moto's property consults its state manager on every read; the
+    simulator froze moto's own progression, so the stored value is the status."""
+    return str(task.__dict__.get("_status") or task.last_status)
+
+
+def _ci_id_of(task: Any) -> str:
+    """The id of the task's container instance ("" for none), cached on the task: tasks never
+    move, and the ARN's id is the key of moto's container instance dict."""
+    cached = task.__dict__.get("_sandbox_ci_id")
+    if cached is None:
+        cached = task.__dict__["_sandbox_ci_id"] = (task.container_instance_arn or "").split("/")[
+            -1
+        ]
+    return str(cached)
+
+
 def _service_key(cluster: str, name: str) -> str:
     return f"{cluster}:{name}"
 
@@ -198,8 +215,22 @@ class EcsSimulator:
             clock, account_id=account_id, region=region, seed=seed, delivery=self.options.events
         )
         self._tasks: dict[str, _TaskInfo] = {}
-        self._timers: list[tuple[datetime, int, str, str]] = []  # (when, seq, action, key)
+        # Timers (when, seq, action, key); background ones (standalone exits, agent flapping)
+        # apart, so `next_time(include_exits=False)` reads a heap top instead of a scan.
+        self._timers: list[tuple[datetime, int, str, str]] = []
+        self._bg_timers: list[tuple[datetime, int, str, str]] = []
         self._seq = 0
+        # --- indexes (a 1,000-instance cluster with 10,000 tasks must not be scanned per step):
+        self._backend: Any = None
+        self._by_instance: dict[str, dict[str, Any]] = {}  # container instance id -> tasks
+        self._by_service: dict[tuple[str, str], dict[str, Any]] = {}  # (cluster, service)
+        self._unstopped: dict[str, int] = {}  # container instance id -> tasks not STOPPED
+        self._stopped_heap: list[tuple[datetime, str, str]] = []  # (stoppedAt, task, cluster)
+        # What the scheduler must look at again (everything after a change it can't scope).
+        self._dirty_all = True
+        self._dirty_services: set[tuple[str, str]] = set()
+        self._dirty_instances: set[str] = set()  # container instance ids (daemon draining)
+        self._starved: set[tuple[str, str]] = set()  # services that found no room to place
         self._lock = threading.RLock()
         self._min_healthy_seen: dict[str, int] = {}
         # Agent connectivity: what waits for an absent agent, and why it is absent.
@@ -212,7 +243,9 @@ class EcsSimulator:
 
     @property
     def backend(self) -> Any:
-        return ecs_models.ecs_backends[self.account_id][self.region]
+        if self._backend is None:  # moto's BackendDict lookup is slow; the backend never changes
+            self._backend = ecs_models.ecs_backends[self.account_id][self.region]
+        return self._backend
 
     @property
     def lock(self) -> threading.RLock:
@@ -242,7 +275,49 @@ class EcsSimulator:
 
     def _at(self, when: datetime, action: str, key: str) -> None:
         self._seq += 1
-        heapq.heappush(self._timers, (when, self._seq, action, key))
+        heap = self._bg_timers if action in BACKGROUND_ACTIONS else self._timers
+        heapq.heappush(heap, (when, self._seq, action, key))
+
+    def _pop_due(self, now: datetime) -> tuple[datetime, int, str, str] | None:
+        """The earliest due timer of both heaps (time, then scheduling order), or None."""
+        heads = [h for h in (self._timers, self._bg_timers) if h and h[0][0] <= now]
+        if not heads:
+            return None
+        return heapq.heappop(min(heads, key=lambda h: h[0][:2]))
+
+    # --- indexes ---------------------------------------------------------------------------
+
+    def _index(self, task: Any) -> None:
+        """Index a task by instance and service (idempotent; RunTask's tasks come here too)."""
+        ci_id = _ci_id_of(task)
+        on_instance = self._by_instance.setdefault(ci_id, {})
+        if task.task_arn in on_instance:
+            return
+        on_instance[task.task_arn] = task
+        group = task.group or ""
+        if group.startswith("service:"):
+            key = (task.cluster_name, group.split(":", 1)[1])
+            self._by_service.setdefault(key, {})[task.task_arn] = task
+            self._dirty_services.add(key)
+        if task.last_status != "STOPPED":
+            if ci_id:
+                self._unstopped[ci_id] = self._unstopped.get(ci_id, 0) + 1
+        elif getattr(task, "stopped_at", None) is None:
+            task.stopped_at = self.clock.now()  # stopped outside the simulator: keep it from now
+            heapq.heappush(self._stopped_heap, (task.stopped_at, task.task_arn, task.cluster_name))
+        self._dirty_instances.add(ci_id)
+
+    def _unindex(self, task: Any) -> None:
+        ci_id = _ci_id_of(task)
+        self._by_instance.get(ci_id, {}).pop(task.task_arn, None)
+        group = task.group or ""
+        if group.startswith("service:"):
+            key = (task.cluster_name, group.split(":", 1)[1])
+            self._by_service.get(key, {}).pop(task.task_arn, None)
+
+    def mark_changed(self) -> None:
+        """Something outside the simulator changed ECS (an API call): reconcile everything."""
+        self._dirty_all = True
 
     def _cluster_arn(self, cluster: str) -> str:
         known = self.backend.clusters.get(cluster)
@@ -252,6 +327,10 @@ class EcsSimulator:
 
     def _task_changed(self, task: Any) -> None:
         """A change ECS raises an event for: the task's version rises, its event goes out."""
+        group = task.group or ""
+        if group.startswith("service:"):
+            self._dirty_services.add((task.cluster_name, group.split(":", 1)[1]))
+        self._dirty_instances.add(_ci_id_of(task))
         task.version = getattr(task, "version", 0) + 1
         task.updated_at = self.clock.now()
         ci = self._instance_of(task)
@@ -279,15 +358,17 @@ class EcsSimulator:
             group = task.group or ""
             service = group.split(":", 1)[1] if group.startswith("service:") else None
             info = self._tasks[task.task_arn] = _TaskInfo(task.cluster_name, service)
+            self._index(task)
         return info
 
     def _instances(self, cluster: str) -> dict[str, Any]:
         return self.backend.container_instances.get(cluster, {})
 
     def _instance_of(self, task: Any) -> Any | None:
-        if not task.container_instance_arn:
+        ci_id = _ci_id_of(task)
+        if not ci_id:
             return None
-        return self._instances(task.cluster_name).get(task.container_instance_arn.split("/")[-1])
+        return self._instances(task.cluster_name).get(ci_id)
 
     def _instance_by_arn(self, arn: str) -> Any | None:
         ci_id = arn.split("/")[-1]
@@ -305,37 +386,27 @@ class EcsSimulator:
         ]
 
     def _service_tasks(self, cluster: str, name: str) -> list[Any]:
-        tasks = self.backend.tasks.get(cluster, {})
-        return [
-            tasks[arn]
-            for arn, info in self._tasks.items()
-            if info.cluster == cluster and info.service == name and arn in tasks
-        ]
+        return list(self._by_service.get((cluster, name), {}).values())
 
     def tasks_on(self, cluster: str, container_instance_arn: str) -> list[Any]:
+        ci_id = container_instance_arn.split("/")[-1]
         return [
             t
-            for t in self.backend.tasks.get(cluster, {}).values()
+            for t in self._by_instance.get(ci_id, {}).values()
             if t.container_instance_arn == container_instance_arn
         ]
 
+    def tasks_on_instance_id(self, cluster: str, ci_id: str) -> list[Any]:
+        """The tasks (any status, until expired) on the container instance with this id."""
+        return [t for t in self._by_instance.get(ci_id, {}).values() if t.cluster_name == cluster]
+
     def task_counts(self, ci: Any) -> tuple[int, int]:
         """(runningTasksCount, pendingTasksCount) of a container instance, from its tasks."""
-        arn = ci.container_instance_arn
         running = pending = 0
-        for t in self.backend.tasks.get(ci.cluster_name, {}).values():
-            if t.container_instance_arn != arn:
-                continue
+        for t in self.tasks_on_instance_id(ci.cluster_name, ci.id):
             running += t.desired_status == "RUNNING"
             pending += t.last_status == "PENDING"
         return running, pending
-
-    def _unstopped_counts(self, cluster: str) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for t in self.backend.tasks.get(cluster, {}).values():
-            if t.last_status != "STOPPED" and t.container_instance_arn:
-                counts[t.container_instance_arn] = counts.get(t.container_instance_arn, 0) + 1
-        return counts
 
     @staticmethod
     def _held(ci: Any | None) -> bool:
@@ -357,6 +428,7 @@ class EcsSimulator:
             cluster, task_definition, [instance.container_instance_arn], {}, started_by, None, group
         )
         task.last_status = "PENDING"  # moto starts tasks RUNNING; ECS shows PENDING first
+        self._index(task)
         task.started_by = started_by
         task.created_at = self.clock.now()
         for container in task.containers:
@@ -463,6 +535,12 @@ class EcsSimulator:
         for container in task.containers:
             container.last_status = "STOPPED"
         self._stop_deferred.discard(task.task_arn)
+        ci_id = _ci_id_of(task)
+        if ci_id and self._unstopped.get(ci_id, 0) > 0:
+            self._unstopped[ci_id] -= 1
+        heapq.heappush(self._stopped_heap, (now, task.task_arn, task.cluster_name))
+        # Resources were freed: services that found no room may place now.
+        self._dirty_services |= self._starved
         instance = self._instance_of(task)
         if instance is not None:
             # The agent releases the task's CPU, memory and ports (moto's own bookkeeping).
@@ -507,6 +585,7 @@ class EcsSimulator:
         if not ci.agent_connected or ci.status == "INACTIVE":
             return False
         ci.agent_connected = False
+        self._dirty_all = True
         self._disconnected_by[ci.container_instance_arn] = by
         self._record("agent_disconnected", ci.cluster_name, instance=ci.ec2_instance_id, by=by)
         self._instance_changed(ci)
@@ -517,6 +596,7 @@ class EcsSimulator:
             return False
         arn = ci.container_instance_arn
         ci.agent_connected = True
+        self._dirty_all = True
         by = self._disconnected_by.pop(arn, "manual")
         self._record("agent_connected", ci.cluster_name, instance=ci.ec2_instance_id, by=by)
         self._instance_changed(ci)
@@ -564,6 +644,7 @@ class EcsSimulator:
 
     def on_registered(self, ci: Any) -> None:
         with self._lock:
+            self._dirty_all = True
             ci.registered_at = self.clock.now()
             self._record("instance_registered", ci.cluster_name, instance=ci.ec2_instance_id)
             self._instance_changed(ci)
@@ -571,6 +652,7 @@ class EcsSimulator:
 
     def on_deregistered(self, ci: Any) -> None:
         with self._lock:
+            self._dirty_all = True
             ci.status = "INACTIVE"
             ci.agent_connected = False
             self._deferred.pop(ci.container_instance_arn, None)
@@ -579,6 +661,7 @@ class EcsSimulator:
 
     def on_status_changed(self, ci: Any) -> None:
         with self._lock:
+            self._dirty_all = True
             self._record(
                 "instance_" + ci.status.lower(), ci.cluster_name, instance=ci.ec2_instance_id
             )
@@ -598,17 +681,18 @@ class EcsSimulator:
             now = self.clock.now()
             retention = timedelta(seconds=self.options.stopped_task_retention)
             gone = []
-            for tasks in self.backend.tasks.values():
-                for arn, task in list(tasks.items()):
-                    if task.last_status != "STOPPED":
-                        continue
-                    stopped_at = getattr(task, "stopped_at", None)
-                    if stopped_at is None:
-                        task.stopped_at = now  # stopped outside the simulator: keep it from now
-                    elif now - stopped_at > retention:
-                        del tasks[arn]
-                        self._tasks.pop(arn, None)
-                        gone.append(arn)
+            while self._stopped_heap and now - self._stopped_heap[0][0] > retention:
+                stopped_at, arn, cluster = heapq.heappop(self._stopped_heap)
+                tasks = self.backend.tasks.get(cluster, {})
+                task = tasks.get(arn)
+                if task is None or task.last_status != "STOPPED":
+                    continue
+                if getattr(task, "stopped_at", None) != stopped_at:
+                    continue  # stopped again later (a later entry covers it)
+                del tasks[arn]
+                self._tasks.pop(arn, None)
+                self._unindex(task)
+                gone.append(arn)
             return gone
 
     def audit(self) -> list[str]:
@@ -640,7 +724,9 @@ class EcsSimulator:
         """The next timer; without ``include_exits``, ignoring what goes on by itself forever
         (standalone tasks' own exits, agent flapping's next outage)."""
         with self._lock:
-            times = [t[0] for t in self._timers if include_exits or t[2] not in BACKGROUND_ACTIONS]
+            times = [self._timers[0][0]] if self._timers else []
+            if include_exits and self._bg_timers:
+                times.append(self._bg_timers[0][0])
             delivery = self.stream.next_time()
             if delivery is not None:
                 times.append(delivery)
@@ -651,8 +737,8 @@ class EcsSimulator:
         changed = False
         with self._lock:
             now = self.clock.now()
-            while self._timers and self._timers[0][0] <= now:
-                _, _, action, key = heapq.heappop(self._timers)
+            while (due := self._pop_due(now)) is not None:
+                _, _, action, key = due
                 changed |= self._apply(action, key)
             while self._reconcile():
                 changed = True
@@ -699,14 +785,26 @@ class EcsSimulator:
     # --- the scheduler ---------------------------------------------------------------------
 
     def _reconcile(self) -> bool:
+        """One pass of the scheduler over what changed since the last pass (everything after
+        a change it can't scope: registration, a status or agent change, an API call)."""
+        everything = self._dirty_all
+        services, instances = self._dirty_services, self._dirty_instances
+        if not (everything or services or instances):
+            return False
+        self._dirty_all = False
+        self._dirty_services, self._dirty_instances = set(), set()
         changed = False
         for (cluster, name), service in self._services():
+            if not everything and (cluster, name) not in services:
+                continue
             if service.scheduling_strategy == "DAEMON":
                 changed |= self._reconcile_daemon(cluster, service)
             else:
                 changed |= self._reconcile_replica(cluster, name, service)
-        for cluster, instances in self.backend.container_instances.items():
-            for instance in instances.values():
+        for cluster, known in self.backend.container_instances.items():
+            ids = known.keys() if everything else [i for i in instances if i in known]
+            for ci_id in ids:
+                instance = known[ci_id]
                 if instance.status == "DRAINING":
                     changed |= self._drain_daemons(cluster, instance)
         return changed
@@ -720,80 +818,74 @@ class EcsSimulator:
             out.append(((cluster, name), service))
         return out
 
-    def _placeable(self, cluster: str, service: Any) -> list[Any]:
+    def _place_spread(self, cluster: str, name: str, service: Any, count: int) -> int:
+        """Place up to ``count`` tasks of the service, each on the ACTIVE, connected instance
+        with room that has the fewest unstopped tasks (then a stable order); how many placed."""
         td = self.backend.describe_task_definition(service.task_definition)
         needs = self.backend._calculate_task_resource_requirements(td)
-        candidates = [
-            ci
+        heap = [
+            (self._unstopped.get(ci.id, 0), ci.id, ci)
             for ci in self._instances(cluster).values()
             if ci.status == "ACTIVE"
             and ci.agent_connected  # only connected agents accept placements (API reference)
-            and self.backend._can_be_placed(ci, needs)
         ]
-        # Spread: fewest unstopped tasks first, then a stable order.
-        unstopped = self._unstopped_counts(cluster)
-        return sorted(
-            candidates,
-            key=lambda ci: (
-                unstopped.get(ci.container_instance_arn, 0),
-                ci.container_instance_arn,
-            ),
-        )
+        heapq.heapify(heap)
+        placed = 0
+        while placed < count and heap:
+            _, ci_id, ci = heapq.heappop(heap)
+            if not self.backend._can_be_placed(ci, needs):
+                continue  # resources only shrink while placing: never a candidate again
+            self._place(
+                cluster, service.task_definition, ci, _TaskInfo(cluster, name), f"ecs-svc/{name}"
+            )
+            placed += 1
+            heapq.heappush(heap, (self._unstopped.get(ci_id, 0), ci_id, ci))
+        return placed
+
+    def _rows(self, tasks: list[Any]) -> list[tuple[Any, str, str, str | None]]:
+        """(task, lastStatus, desiredStatus, its instance's status) for one pass over a service."""
+        rows = []
+        for t in tasks:
+            ci = self._instance_of(t)
+            rows.append((t, _last_status(t), t.desired_status, ci.status if ci else None))
+        return rows
 
     def _reconcile_replica(self, cluster: str, name: str, service: Any) -> bool:
         config = {**REPLICA_DEFAULTS, **(getattr(service, "deployment_configuration", None) or {})}
         desired = int(service.desired_count or 0)
         max_total = math.floor(desired * config["maximumPercent"] / 100)
         min_healthy = math.ceil(desired * config["minimumHealthyPercent"] / 100)
-        tasks = self._service_tasks(cluster, name)
+        rows = self._rows(self._service_tasks(cluster, name))
         changed = False
 
-        def on_active(t: Any) -> bool:
-            ci = self._instance_of(t)
-            return ci is not None and ci.status == "ACTIVE"
-
         # PENDING service tasks on a draining instance stop at once (API reference).
-        for t in tasks:
-            ci = self._instance_of(t)
-            if (
-                ci is not None
-                and ci.status == "DRAINING"
-                and t.desired_status == "RUNNING"
-                and t.last_status == "PENDING"
-            ):
+        for t, last, want, ci_status in rows:
+            if ci_status == "DRAINING" and want == "RUNNING" and last == "PENDING":
                 self._begin_stop(t, DRAINING_REASON)
                 changed = True
+        if changed:
+            rows = self._rows([row[0] for row in rows])
 
         # Start replacements on ACTIVE instances, under maximumPercent of tasks not STOPPED.
-        wanted = [t for t in tasks if t.desired_status == "RUNNING"]
-        settled = sum(1 for t in wanted if on_active(t))
-        alive = sum(1 for t in tasks if t.last_status in NOT_STOPPED)
+        settled = sum(1 for _, _, want, ci in rows if want == "RUNNING" and ci == "ACTIVE")
+        alive = sum(1 for _, last, _, _ in rows if last in NOT_STOPPED)
         room = min(desired - settled, max_total - alive)
-        for _ in range(max(0, room)):
-            targets = self._placeable(cluster, service)
-            if not targets:
-                break
-            self._place(
-                cluster,
-                service.task_definition,
-                targets[0],
-                _TaskInfo(cluster, name),
-                f"ecs-svc/{name}",
-            )
-            changed = True
-        tasks = self._service_tasks(cluster, name)
+        key = (cluster, name)
+        self._starved.discard(key)
+        placed = 0
+        if room > 0:
+            placed = self._place_spread(cluster, name, service, room)
+            changed |= placed > 0
+            if placed < room:
+                self._starved.add(key)  # look again when resources are freed
 
         # Stop drained tasks while the RUNNING count stays at or above minimumHealthyPercent.
-        healthy = sum(
-            1 for t in tasks if t.last_status == "RUNNING" and t.desired_status == "RUNNING"
-        )
+        # (Tasks just placed are PENDING on ACTIVE instances: they change none of these counts.)
+        healthy = sum(1 for _, last, want, _ in rows if last == "RUNNING" and want == "RUNNING")
         draining = [
             t
-            for t in tasks
-            if t.desired_status == "RUNNING"
-            and t.last_status == "RUNNING"
-            and (ci := self._instance_of(t)) is not None
-            and ci.status == "DRAINING"
+            for t, last, want, ci in rows
+            if want == "RUNNING" and last == "RUNNING" and ci == "DRAINING"
         ]
         for t in sorted(draining, key=lambda t: t.task_arn):
             if healthy - 1 < min_healthy:
@@ -802,13 +894,13 @@ class EcsSimulator:
             healthy -= 1
             changed = True
 
-        running_now = sum(
-            1 for t in tasks if t.last_status == "RUNNING" and t.desired_status == "RUNNING"
-        )
+        running_now = healthy
         service.running_count = running_now
-        service.pending_count = sum(1 for t in tasks if t.last_status == "PENDING")
-        key = _service_key(cluster, name)
-        self._min_healthy_seen[key] = min(self._min_healthy_seen.get(key, running_now), running_now)
+        service.pending_count = placed + sum(1 for _, last, _, _ in rows if last == "PENDING")
+        key_text = _service_key(cluster, name)
+        self._min_healthy_seen[key_text] = min(
+            self._min_healthy_seen.get(key_text, running_now), running_now
+        )
         return changed
 
     def _reconcile_daemon(self, cluster: str, service: Any) -> bool:
@@ -834,7 +926,7 @@ class EcsSimulator:
     def _drain_daemons(self, cluster: str, instance: Any) -> bool:
         on_it = [
             (t, self._tasks.get(t.task_arn))
-            for t in self.tasks_on(cluster, instance.container_instance_arn)
+            for t in self.tasks_on_instance_id(cluster, instance.id)
             if t.last_status != "STOPPED"
         ]
         replicas_left = any(
@@ -858,6 +950,7 @@ class EcsSimulator:
         one for the instance itself."""
         lost = []
         with self._lock:
+            self._dirty_all = True
             for ci in self._find_instances(ec2_instance_id):
                 cluster, arn = ci.cluster_name, ci.container_instance_arn
                 for task in self.tasks_on(cluster, arn):
@@ -991,6 +1084,38 @@ def _wrap_create_service(original: Callable[..., Any]) -> Callable[..., Any]:
     return create_service
 
 
+def _wrap_start(original: Callable[..., Any]) -> Callable[..., Any]:
+    """RunTask / StartTask (and the scheduler's own placements): index the new tasks."""
+
+    def start(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tasks = original(self, *args, **kwargs)
+        sim = _sim_for(self)
+        if sim is not None:
+            with sim.lock:
+                for task in tasks:
+                    sim._index(task)
+        return tasks
+
+    return start
+
+
+_READ_ACTIONS = ("Describe", "List", "Get")
+
+
+def _wrap_call_action(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Any ECS API call that may change what the scheduler sees makes it look again."""
+
+    def call_action(self: Any) -> Any:
+        action = self._get_action()
+        if not action.startswith(_READ_ACTIONS):
+            sim = _sim_for(self.ecs_backend)
+            if sim is not None:
+                sim.mark_changed()
+        return original(self)
+
+    return call_action
+
+
 def _derived_count(index: int, name: str) -> property:
     """runningTasksCount (0) / pendingTasksCount (1) derived from the tasks under a simulator;
     moto's own counter (kept in the instance dict) elsewhere."""
@@ -1020,6 +1145,8 @@ def install() -> None:
 
     backend_cls = ecs_models.EC2ContainerServiceBackend
     backend_cls.stop_task = _wrap_stop_task(backend_cls.stop_task)  # type: ignore[method-assign]
+    backend_cls.start_task = _wrap_start(backend_cls.start_task)  # type: ignore[method-assign]
+    backend_cls.run_task = _wrap_start(backend_cls.run_task)  # type: ignore[method-assign]
     backend_cls.update_container_instances_state = _wrap_update_state(  # type: ignore[method-assign]
         backend_cls.update_container_instances_state
     )
@@ -1034,5 +1161,6 @@ def install() -> None:
     instance_cls.pending_tasks_count = _derived_count(1, "pending_tasks_count")  # type: ignore[attr-defined]
     resp_cls = ecs_responses.EC2ContainerServiceResponse
     resp_cls.create_service = _wrap_create_service(resp_cls.create_service)  # type: ignore[method-assign]
+    resp_cls.call_action = _wrap_call_action(resp_cls.call_action)  # type: ignore[method-assign]
     ecs_api.install()
     _installed = True

@@ -28,8 +28,9 @@
   calls are counted in ``states_calls`` / ``states_attempts`` and faults are decided for
   ``states:<service>:<Operation>``, so ``throttle`` / ``server_error`` rules can target them.
 
-Botocore's retry back-off sleeps are made instant while a sandbox is open (`install`), so a
-throttled drain costs attempts, not wall time.
+Botocore's retry back-off sleeps never take wall time while a sandbox is open (`install`):
+they are instant, or, with a sleeper set (`use_sleeper`, see `local_aws.rate_limits`), they
+park the calling thread on the sandbox's virtual clock, so throttling costs virtual time.
 """
 
 from __future__ import annotations
@@ -237,6 +238,21 @@ def uninstall() -> None:
     _saved = None
 
 
+# --- rate-limits hook (local_aws.rate_limits): back-off sleeps on the virtual clock --------
+_sleeper: Any = None  # Callable[[float], bool]: parks the caller; False when it can't
+
+
+def use_sleeper(sleeper: Any) -> None:
+    """Route botocore's back-off sleeps to ``sleeper(seconds)`` (None: instant)."""
+    global _sleeper
+    _sleeper = sleeper
+
+
+def error_response(service: str, status: int, code: str, message: str) -> AWSResponse:
+    """The HTTP answer ``service`` gives for an error (query protocol XML or JSON)."""
+    return _error_response(service, status, code, message)
+
+
 class _NoSleepTime:
     def __getattr__(self, name: str) -> Any:
         import time
@@ -244,8 +260,13 @@ class _NoSleepTime:
         return getattr(time, name)
 
     @staticmethod
-    def sleep(_seconds: float) -> None:
-        return None
+    def sleep(seconds: float) -> None:
+        sleeper = _sleeper
+        if sleeper is not None:
+            sleeper(seconds)  # parks on the virtual clock, or returns at once
+
+
+# --- end of the rate-limits hook -----------------------------------------------------------
 
 
 def _acquire_now(self: Any, amount: int = 1, block: bool = True) -> bool:

@@ -23,12 +23,26 @@ ServiceException 500):
   make a run fail before the handler starts; a synchronous Invoke answers the error (Step
   Functions' lambda:invoke task sees ``Lambda.TooManyRequestsException`` /
   ``Lambda.ServiceException``).
-- Reserved concurrency (Lambda DG "Configuring reserved concurrency"): a run beyond the
-  function's ReservedConcurrentExecutions is throttled (429, Reason
-  ``ReservedFunctionConcurrentInvocationLimitExceeded``); 0 throttles every run. Runs are
-  instantaneous on the virtual clock, so concurrency is counted with ``run_seconds`` (default
-  0): a run occupies one unit of concurrency from its start for that many virtual seconds, and
-  the caller still gets its answer at once. With 0 only a reservation of 0 throttles.
+- Concurrency (Lambda DG "Lambda function scaling", "Configuring reserved concurrency"): a run
+  beyond the function's ReservedConcurrentExecutions is throttled (429, Reason
+  ``ReservedFunctionConcurrentInvocationLimitExceeded``); 0 throttles every run. Functions
+  without a reservation share the account's concurrency (``account_concurrency``, default
+  1,000) less what the account's functions reserve (Reason
+  ``ConcurrentInvocationLimitExceeded``). A function gains at most 1,000 execution
+  environments every 10 seconds (``scaling``, a token bucket; a run that needs a new
+  environment beyond it is throttled the same way). A run occupies one unit of concurrency
+  from its start until it returns, and at least ``run_seconds`` (default 0).
+- Time inside a run: with a ``scheduler`` (the sandbox's `TimeKeeper`), a run made from a
+  sandbox thread (a Step Functions task, or an asynchronous event, which gets a thread of its
+  own) parks on the virtual clock whenever botocore backs off or waits (`park`), so its
+  duration is real virtual time: it holds its concurrency for that long, and it times out at
+  the function's Timeout like Lambda does (a function error, errorType ``Sandbox.Timedout``,
+  errorMessage "... Task timed out after N.NN seconds": Lambda DG "Troubleshoot invocation
+  issues in Lambda", timeouts). A run called from a thread that can't park (a test calling
+  Invoke directly) takes no virtual time, as before.
+- Execution environments: each run takes a free environment of its function (the most
+  recently used) or a new one (a cold start); `current_environment` names it, so the sandbox
+  gives each environment its own boto3 clients (`local_aws.rate_limits`).
 
 Asynchronous invocation (``InvocationType=Event``, what EventBridge uses), per Lambda DG "How
 Lambda handles errors and retries with asynchronous invocation":
@@ -47,8 +61,10 @@ Lambda handles errors and retries with asynchronous invocation":
 - The queue is at least once: ``async_duplicate_probability`` (seeded) runs an event twice.
   ``async_latency_seconds`` delays the first run (default 0).
 
-Invocations of one runtime are serialized (one at a time), as the handler's settings and
-clients are process-wide here.
+Runs of one runtime never overlap in wall time: a run parked on the virtual clock lets the
+next one go (the sandbox loop wakes one parked thread at a time), so the handler's
+process-wide settings are shared safely; module-level state such as log keys is shared by the
+runs of all environments (logs only).
 """
 
 from __future__ import annotations
@@ -71,6 +87,7 @@ from moto.core.exceptions import JsonRESTError
 
 from local_aws.clock import Clock, RealClock
 from local_aws.faults import FaultRule, Instrument
+from local_aws.rate_limits import ACCOUNT_CONCURRENCY_DEFAULT, BucketSpec, TokenBucket
 
 _NAMESPACE = uuid.UUID("0b7f5c1e-3d0a-4e8e-9f51-7a2b8c9d0e11")
 DEFAULT_ASYNC_RETRY_ATTEMPTS = 2
@@ -90,6 +107,40 @@ class TooManyRequestsException(JsonRESTError):
         self.description = json.dumps(
             {"__type": "TooManyRequestsException", "message": message, "Reason": reason}
         )
+
+
+class InvocationTimedOut(BaseException):  # a BaseException: the handler must not catch it
+    """Raised inside a run that reached its function's Timeout while parked."""
+
+    def __init__(self, timeout: int) -> None:
+        super().__init__(f"Task timed out after {timeout:.2f} seconds")
+        self.timeout = timeout
+
+
+@dataclass
+class _Active:
+    """The run the calling thread is executing (thread-local)."""
+
+    function_name: str
+    environment: int
+    deadline: datetime
+    timeout: int
+    request_id: str
+
+
+@dataclass
+class _Span:
+    start: datetime
+    end: datetime | None = None
+
+
+_current = threading.local()
+
+
+def current_environment() -> tuple[str, int] | None:
+    """(function name, execution environment number) of the run on this thread, if any."""
+    active: _Active | None = getattr(_current, "run", None)
+    return (active.function_name, active.environment) if active else None
 
 
 class ServiceException(JsonRESTError):
@@ -123,6 +174,7 @@ class Invocation:
     result: Any = None
     error: str | None = None
     invocation_type: str = "RequestResponse"
+    ended_at: datetime | None = None  # virtual time the run returned (parked runs last)
 
 
 @dataclass
@@ -197,6 +249,10 @@ class LambdaRuntime:
     async_failures: list[AsyncFailure] = field(default_factory=list)
     # Sends an on-failure record: (destination arn, body); the sandbox sends to SQS.
     destination_sink: Callable[[str, str], None] | None = None
+    # The sandbox's TimeKeeper: runs park on it (see the module docstring); None: instant runs.
+    scheduler: Any = None
+    account_concurrency: int = ACCOUNT_CONCURRENCY_DEFAULT
+    scaling: BucketSpec | None = None  # new environments per function (None: unlimited)
 
     def __post_init__(self) -> None:
         self._bindings: dict[str, _Binding] = {}
@@ -207,7 +263,13 @@ class LambdaRuntime:
         self._rng = random.Random(f"lambda/{self.seed}")
         self._queue: list[_AsyncEvent] = []
         self._seq = 0
-        self._runs: dict[str, list[datetime]] = {}
+        self._runs: dict[str, list[_Span]] = {}
+        self._reserved: dict[str, int | None] = {}
+        self._free_envs: dict[str, list[int]] = {}
+        self.environments: dict[str, int] = {}  # function -> environments created (cold starts)
+        self._scaling_buckets: dict[str, TokenBucket] = {}
+        self._async_threads = 0
+        self.peak_concurrency: dict[str, int] = {}
 
     def register(
         self,
@@ -272,7 +334,7 @@ class LambdaRuntime:
         if invocation_type == "Event":
             self._accept_async(backend, fn, qualifier, raw)
             return b""
-        result = self._run(fn, raw, "RequestResponse")
+        result = self._run(fn, raw, "RequestResponse", backend)
         if result.outcome == "throttled":
             raise TooManyRequestsException(result.reason)
         if result.outcome == "service_error":
@@ -281,11 +343,11 @@ class LambdaRuntime:
             response_headers["x-amz-function-error"] = "Unhandled"
         return result.payload
 
-    def _run(self, fn: Any, raw: bytes, invocation_type: str) -> _RunResult:
+    def _run(self, fn: Any, raw: bytes, invocation_type: str, backend: Any = None) -> _RunResult:
         """One run of the function: rejected (throttle, service error) or the handler's answer."""
         with self._lock:
             now = self.clock.now()
-            rejected = self._rejection(fn, now)
+            rejected, environment = self._admit(fn, now, backend)
             if rejected is not None:
                 self.rejections.append(
                     Rejection(
@@ -293,39 +355,96 @@ class LambdaRuntime:
                     )
                 )
                 return rejected
-            self._runs.setdefault(fn.function_name, []).append(now)
+            span = _Span(now)
+            self._runs.setdefault(fn.function_name, []).append(span)
+            in_flight = self._in_flight(fn.function_name, now)
+            peak = self.peak_concurrency.get(fn.function_name, 0)
+            self.peak_concurrency[fn.function_name] = max(peak, in_flight)
             record = Invocation(now, fn.function_name, None, invocation_type=invocation_type)
-            result = self._run_handler(fn, raw, record)
+        try:
+            result = self._run_handler(fn, raw, record, environment)
+        finally:
+            with self._lock:
+                span.end = record.ended_at = self.clock.now()
+                self._free_envs.setdefault(fn.function_name, []).append(environment)
         for listener in self.listeners:
             listener(record)
         return result
 
-    def _rejection(self, fn: Any, now: datetime) -> _RunResult | None:
+    def _admit(self, fn: Any, now: datetime, backend: Any) -> tuple[_RunResult | None, int]:
+        """A rejection, or None and the execution environment the run gets."""
+        name = fn.function_name
         reserved = fn.reserved_concurrency
-        if reserved is not None and self._in_flight(fn.function_name, now) >= int(reserved):
+        self._reserved[name] = None if reserved is None else int(reserved)
+        if reserved is not None and self._in_flight(name, now) >= int(reserved):
             reason = "ReservedFunctionConcurrentInvocationLimitExceeded"
-            return _RunResult("throttled", b"", reason)
-        rule = self._fault(fn.function_name, ("lambda_throttle", "lambda_service_error"))
+            return _RunResult("throttled", b"", reason), -1
+        if reserved is None and self._unreserved_in_flight(now) >= self._unreserved_pool(backend):
+            return _RunResult("throttled", b"", "ConcurrentInvocationLimitExceeded"), -1
+        rule = self._fault(name, ("lambda_throttle", "lambda_service_error"))
         if rule is not None and rule.kind == "lambda_throttle":
-            return _RunResult("throttled", b"", "CallerRateLimitExceeded")
+            return _RunResult("throttled", b"", "CallerRateLimitExceeded"), -1
         if rule is not None:
-            return _RunResult("service_error", b"", "ServiceException")
-        return None
+            return _RunResult("service_error", b"", "ServiceException"), -1
+        free = self._free_envs.setdefault(name, [])
+        if free:
+            return None, free.pop()  # the most recently used environment (warm)
+        if self.scaling is not None:
+            bucket = self._scaling_buckets.setdefault(name, TokenBucket(self.scaling, now))
+            if not bucket.take(now):
+                return _RunResult("throttled", b"", "ConcurrentInvocationLimitExceeded"), -1
+        self.environments[name] = self.environments.get(name, 0) + 1
+        return None, self.environments[name]
 
     def _in_flight(self, function_name: str, now: datetime) -> int:
         window = timedelta(seconds=self.run_seconds)
-        starts = self._runs.get(function_name, [])
-        # Forget runs that ended; a run holds concurrency over [start, start + run_seconds).
-        starts[:] = [s for s in starts if s + window > now]
-        return len(starts)
+        spans = self._runs.get(function_name, [])
+        # A run holds concurrency while it runs, and at least over [start, start + run_seconds).
+        spans[:] = [s for s in spans if s.end is None or max(s.end, s.start + window) > now]
+        return len(spans)
 
-    def _run_handler(self, fn: Any, raw: bytes, record: Invocation) -> _RunResult:
+    def _unreserved_in_flight(self, now: datetime) -> int:
+        return sum(
+            self._in_flight(name, now)
+            for name, reserved in self._reserved.items()
+            if reserved is None
+        )
+
+    def _unreserved_pool(self, backend: Any) -> int:
+        reserved = 0
+        if backend is not None:
+            reserved = sum(int(f.reserved_concurrency or 0) for f in backend.list_functions())
+        return max(0, self.account_concurrency - reserved)
+
+    def park(self, seconds: float) -> bool:
+        """Park the calling sandbox thread ``seconds`` on the virtual clock, cut at the running
+        function's Timeout (`InvocationTimedOut`); False at once when it can't park."""
+        from local_aws.stepfunctions import current_key
+
+        scheduler = self.scheduler
+        if scheduler is None or current_key() is None:
+            return False
+        active: _Active | None = getattr(_current, "run", None)
+        if active is not None:
+            remaining = (active.deadline - self.clock.now()).total_seconds()
+            if seconds >= remaining:
+                if remaining > 0:
+                    scheduler.sleep(remaining)
+                raise InvocationTimedOut(active.timeout)
+        scheduler.sleep(seconds)
+        return True
+
+    def _run_handler(
+        self, fn: Any, raw: bytes, record: Invocation, environment: int = 0
+    ) -> _RunResult:
         binding = self._bindings[fn.function_name]
         event = json.loads(raw.decode() or "{}")
-        self._count += 1
+        with self._lock:
+            self._count += 1
+            count = self._count
+            self.invocations.append(record)
         now = record.at
         record.event = event
-        self.invocations.append(record)
         rule = self._fault(fn.function_name, ("function_error", "lambda_error"))
         if rule is not None:
             error_type = rule.error or "Exception"
@@ -338,20 +457,36 @@ class LambdaRuntime:
             function_version="$LATEST",
             invoked_function_arn=fn.function_arn,
             memory_limit_in_mb=int(fn.memory_size),
-            aws_request_id=str(uuid.uuid5(_NAMESPACE, f"{fn.function_name}/{self._count}")),
+            aws_request_id=str(uuid.uuid5(_NAMESPACE, f"{fn.function_name}/{count}")),
             log_group_name=f"/aws/lambda/{fn.function_name}",
             log_stream_name=f"{now:%Y/%m/%d}/[$LATEST]sandbox",
             _deadline=now + timedelta(seconds=int(fn.timeout)),
             _clock=self.clock,
         )
+        previous = getattr(_current, "run", None)
+        _current.run = _Active(
+            fn.function_name,
+            environment,
+            context._deadline,
+            int(fn.timeout),
+            context.aws_request_id,
+        )
         try:
             result = self._resolve(binding)(event, context)
+        except InvocationTimedOut as timeout:
+            # Lambda DG "Troubleshoot invocation issues in Lambda": the run is stopped.
+            message = f"{self.clock.now():%Y-%m-%dT%H:%M:%S.%f}"[:-3] + "Z"
+            message += f" {context.aws_request_id} {timeout}"
+            record.error = f"Sandbox.Timedout: {message}"
+            return _RunResult("function_error", _error_payload("Sandbox.Timedout", message, []))
         except Exception as error:  # a handler error is a function error, as in Lambda
             record.error = f"{type(error).__name__}: {error}"
             stack = traceback.format_exception(error)
             return _RunResult(
                 "function_error", _error_payload(type(error).__name__, str(error), stack)
             )
+        finally:
+            _current.run = previous
         record.result = result
         return _RunResult("ok", json.dumps(result).encode())
 
@@ -391,19 +526,41 @@ class LambdaRuntime:
 
     @property
     def pending(self) -> int:
+        """Queued asynchronous events and runs of them still going (parked)."""
         with self._lock:
-            return len(self._queue)
+            return len(self._queue) + self._async_threads
 
     def run_due(self) -> bool:
-        """Run the asynchronous events that are due; True if any ran."""
+        """Run the asynchronous events that are due (each on a parkable thread of its own when
+        there is a scheduler: it waits for its turn); True if any started."""
         ran = False
         while True:
             with self._lock:
                 if not self._queue or self._queue[0].when > self.clock.now():
                     return ran
                 item = heapq.heappop(self._queue)
+                if self.scheduler is not None:
+                    self._async_threads += 1
             ran = True
+            if self.scheduler is None:
+                self._run_async(item)
+                continue
+            self.scheduler.enter_thread()
+            key = f"lambda/{item.function_name}/{item.request_id}/{item.seq}/{item.attempts}"
+            thread = threading.Thread(target=self._async_thread, args=(item, key), daemon=True)
+            thread.start()
+
+    def _async_thread(self, item: _AsyncEvent, key: str) -> None:
+        from local_aws.stepfunctions import set_thread_key
+
+        set_thread_key(key)
+        try:
+            self.scheduler.sleep(0, key=key, yield_=True)  # run when the loop says
             self._run_async(item)
+        finally:
+            with self._lock:
+                self._async_threads -= 1
+            self.scheduler.leave_thread()
 
     def _run_async(self, item: _AsyncEvent) -> None:
         fn = item.backend.get_function(item.function_name, item.qualifier)
@@ -412,7 +569,7 @@ class LambdaRuntime:
         if (now - item.accepted_at).total_seconds() > config["MaximumEventAgeInSeconds"]:
             self._give_up(fn, item, "EventAgeExceeded", config)
             return
-        result = self._run(fn, item.body, "Event")
+        result = self._run(fn, item.body, "Event", item.backend)
         item.attempts += 1
         item.last = result
         if result.outcome == "ok":
@@ -463,6 +620,61 @@ class LambdaRuntime:
         )
         if destination and self.destination_sink is not None:
             self.destination_sink(destination, json.dumps(record))
+
+
+class EnvironmentSession:
+    """A boto3 Session stand-in whose clients belong to the calling run's execution environment.
+
+    The drain Lambda caches one client per service for its container; in the sandbox all
+    environments share the process, so the client handed out forwards each use to a real
+    client of the current environment (`current_environment`), built from ``base`` (its event
+    handlers included) on first use. Each environment thus has its own retry quota and adaptive
+    rate limiter, like separate Lambda containers.
+    """
+
+    def __init__(self, base: Any) -> None:
+        self.base = base
+        self.events = base.events
+        self._clients: dict[tuple[Any, ...], Any] = {}
+        self._lock = threading.Lock()
+        self._handed_out = 0
+
+    def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self._handed_out += 1
+            serial = self._handed_out
+        return _EnvironmentClient(self, serial, service_name, args, kwargs)
+
+    def real_client(
+        self, serial: int, service_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        key = (current_environment(), serial)
+        with self._lock:
+            found = self._clients.get(key)
+            if found is None:
+                found = self._clients[key] = self.base.client(service_name, *args, **kwargs)
+            return found
+
+    @property
+    def clients_created(self) -> int:
+        return len(self._clients)
+
+
+class _EnvironmentClient:
+    def __init__(
+        self,
+        owner: EnvironmentSession,
+        serial: int,
+        service: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self._owner, self._serial = owner, serial
+        self._service, self._args, self._kwargs = service, args, kwargs
+
+    def __getattr__(self, name: str) -> Any:
+        real = self._owner.real_client(self._serial, self._service, self._args, self._kwargs)
+        return getattr(real, name)
 
 
 def _invoke_config(fn: Any) -> dict[str, Any]:

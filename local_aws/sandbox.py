@@ -49,6 +49,7 @@ from local_aws import (
     faults,
     lambda_runtime,
     other_hooks,
+    rate_limits,
     stepfunctions,
     template,
     warm_pools,
@@ -57,7 +58,8 @@ from local_aws.clock import RealClock, VirtualClock
 from local_aws.ecs_sim import EcsOptions, EcsSimulator, Timings
 from local_aws.events import DeliveryError, EventBus
 from local_aws.faults import FaultRule, Instrument
-from local_aws.lambda_runtime import LambdaRuntime
+from local_aws.lambda_runtime import EnvironmentSession, LambdaRuntime
+from local_aws.rate_limits import AccountLimiter, RateLimits
 from local_aws.timers import Timers
 
 # The Lambda's package lives in lambda/ (what is deployed); make it importable from a checkout.
@@ -80,6 +82,8 @@ DEFAULT_LAMBDA_ENV = {
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
+# AWS's documented rate limits are on unless a Sandbox is made with rate_limits=None.
+DEFAULT_RATE_LIMITS = RateLimits()
 
 
 @dataclass
@@ -93,6 +97,8 @@ class RunReport:
     calls: dict[str, int]
     attempts: dict[str, int]
     failed_executions: list[str] = field(default_factory=list)
+    # Attempts the account's buckets refused, by operation ("ecs:DescribeTasks"), all callers.
+    throttled: dict[str, int] = field(default_factory=dict)
 
     @property
     def all_completed(self) -> bool:
@@ -131,6 +137,7 @@ class Sandbox:
         region: str = REGION,
         ecs: EcsOptions | None = None,
         context: dict[str, str] | None = None,
+        rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
     ) -> None:
         self.seed = seed
         # CDK context keys for the synthesized stack (e.g. tunables): what `cdk deploy -c` sets.
@@ -138,9 +145,20 @@ class Sandbox:
         self.region = region
         self.account_id = DEFAULT_ACCOUNT_ID
         self.clock = VirtualClock()
-        self.keeper = stepfunctions.TimeKeeper(self.clock)
+        self.keeper = stepfunctions.TimeKeeper(self.clock, seed=seed)
         self.instrument = Instrument(seed=seed)
-        self.runtime = LambdaRuntime(clock=self.clock, instrument=self.instrument, seed=seed)
+        # --- rate limits (local_aws/rate_limits.py): None switches every API bucket off.
+        self.rate_limits = rate_limits
+        limits = rate_limits or RateLimits.off()
+        self.limiter = AccountLimiter(limits, self.clock, region)
+        self.runtime = LambdaRuntime(
+            clock=self.clock,
+            instrument=self.instrument,
+            seed=seed,
+            scheduler=self.keeper,
+            account_concurrency=limits.lambda_account_concurrency,
+            scaling=limits.lambda_scaling,
+        )
         self.bus = EventBus(self.clock, seed=seed)
         # "Step Functions Execution Status Change" events, as they were put on the bus.
         self.status_events: list[dict[str, Any]] = []
@@ -197,6 +215,10 @@ class Sandbox:
         stepfunctions.install()
         lambda_runtime.install()
         faults.install()
+        # Rate limits: the gate in front of moto, and botocore's waits on the virtual clock.
+        rate_limits.install()
+        rate_limits.install_virtual_time(self.clock, self.runtime.park, self.seed)
+        stepfunctions.use_limiter(self.limiter if self.rate_limits is not None else None)
         ecs_query.install()  # ListContainerInstances honours `ec2InstanceId == <id>`
         stepfunctions.use_timekeeper(self.keeper)
         lambda_runtime.use_runtime(self.runtime)
@@ -228,6 +250,8 @@ class Sandbox:
             events.use_bus(None)
             lambda_runtime.use_runtime(None)
             autoscaling.set_clock(RealClock())
+            stepfunctions.use_limiter(None)
+            rate_limits.uninstall_virtual_time()
             faults.uninstall()
             ecs_query.uninstall()
             self._mock.stop()
@@ -244,9 +268,14 @@ class Sandbox:
 
         self._saved_utc_now = lambda_clock.utc_now
         lambda_clock.utc_now = self.clock.now  # the handler's only source of time
-        # The Lambda's own session: every call it makes is counted (and faults injected) here.
+        # The Lambda's own session: every call it makes is counted (and faults injected) here,
+        # and counts against the account's buckets; each execution environment gets its own
+        # clients from it (lambda_runtime.EnvironmentSession).
         self.lambda_session = self.instrument.session(self.region)
-        clients.use_session(self.lambda_session)
+        if self.rate_limits is not None:
+            self.limiter.attach(self.lambda_session, "lambda")
+        self.environment_session = EnvironmentSession(self.lambda_session)
+        clients.use_session(self.environment_session)  # type: ignore[arg-type]
 
     def _unpatch_lambda_seams(self) -> None:
         from drain_hook import clock as lambda_clock
@@ -282,6 +311,14 @@ class Sandbox:
         if service not in self._clients:
             self._clients[service] = boto3.client(service, region_name=self.region)
         return self._clients[service]
+
+    def account_client(self, service: str, config: Config | None = None) -> Any:
+        """A boto3 client whose calls count against the account's rate limits, like any other
+        caller in the account (not against the Lambda's call counts)."""
+        session = boto3.session.Session(region_name=self.region)
+        if self.rate_limits is not None:
+            self.limiter.attach(session, "account")
+        return session.client(service, config=config)
 
     # --- building the world ----------------------------------------------------------------
 
@@ -429,8 +466,10 @@ class Sandbox:
     def register_instance(
         self, cluster: str, ec2_instance_id: str, cpu: int = 2048, memory: int = 4096
     ) -> str:
-        ec2 = boto3.resource("ec2", region_name=self.region)
-        doc = generate_instance_identity_document(ec2.Instance(ec2_instance_id))
+        if "ec2-resource" not in self._clients:  # one resource: building it costs ~50 ms
+            self._clients["ec2-resource"] = boto3.resource("ec2", region_name=self.region)
+        instance = self._clients["ec2-resource"].Instance(ec2_instance_id)
+        doc = generate_instance_identity_document(instance)
         resources = [
             {"name": "CPU", "type": "INTEGER", "integerValue": cpu},
             {"name": "MEMORY", "type": "INTEGER", "integerValue": memory},
@@ -570,7 +609,10 @@ class Sandbox:
         progressed |= self._put_status_events()
         progressed |= self.bus.deliver_due(self._deliver)
         progressed |= self.runtime.run_due()
-        progressed |= self.keeper.wake_due() > 0
+        # Threads just started (executions, Lambda runs) park first: only then is the order of
+        # the parked ones complete, and one of them (the earliest due) runs.
+        self.keeper.wait_quiet()
+        progressed |= self.keeper.wake_one() > 0
         return progressed
 
     def _waiting_actions(self) -> list[autoscaling.LifecycleAction]:
@@ -653,6 +695,7 @@ class Sandbox:
             calls=dict(self.instrument.calls),
             attempts=dict(self.instrument.attempts),
             failed_executions=failed,
+            throttled=dict(self.limiter.throttled),
         )
 
     # --- EventBridge, Lambda async and Step Functions wiring (sandbox-sfn) -------------------

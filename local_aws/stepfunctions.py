@@ -55,7 +55,10 @@ Behaviour (each line names its source):
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import json
+import math
 import threading
 import time
 import uuid
@@ -100,6 +103,7 @@ from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from local_aws.clock import VirtualClock
 from local_aws.faults import Instrument
+from local_aws.rate_limits import AccountLimiter
 
 STATUS_CHANGE = "Step Functions Execution Status Change"
 EVENT_PAYLOAD_LIMIT = 248 * 1024  # "248KB" (developer guide); KB read as KiB (UNCONFIRMED)
@@ -123,16 +127,28 @@ _SDK_SERVICE_NAMES = {
 
 
 class TimeKeeper:
-    def __init__(self, clock: VirtualClock) -> None:
+    """Parks the sandbox's threads (Step Functions executions, Lambda runs) on the virtual clock
+    and wakes them in a repeatable order.
+
+    A parked thread waits for a virtual time; `wake_one` wakes the earliest due one (ties: a
+    seeded hash of the thread's key and the time, so the order is fair and the same on every
+    run with the same seed), and the sandbox loop waits until it parks again or ends before it
+    wakes the next: only one of these threads runs at a time.
+    """
+
+    def __init__(self, clock: VirtualClock, seed: int = 0) -> None:
         self.clock = clock
+        self.seed = seed
         self._cond = threading.Condition()
         self._busy = 0
         self._seq = 0
-        self._sleepers: list[dict[str, Any]] = []
+        self._sleepers: dict[int, dict[str, Any]] = {}  # seq -> entry
+        self._heap: list[tuple[datetime, int, int]] = []  # (when, order, seq)
         self._deadlines: dict[int, tuple[datetime, Any, Callable[[], None]]] = {}
         self._status_events: list[tuple[datetime, str, int, dict[str, Any]]] = []
         self.started = 0
         self.finished = 0
+        self.threads = 0  # other parkable threads (Lambda runs) started and not finished
 
     def enter(self) -> None:
         with self._cond:
@@ -145,36 +161,56 @@ class TimeKeeper:
             self.finished += 1
             self._cond.notify_all()
 
-    def sleep(self, seconds: float, env: Any = None) -> None:
-        """Park the calling execution until the virtual clock has moved ``seconds`` on.
-
-        `interrupt` (a stop or the execution's timeout) ends the sleep early.
-        """
-        if seconds <= 0:
-            return
+    def enter_thread(self) -> None:
+        """A parkable thread that is not an execution (a Lambda run) is about to start."""
         with self._cond:
-            self._seq += 1
-            entry = {
-                "when": self.clock.now() + timedelta(seconds=seconds),
-                "seq": self._seq,
-                "woken": False,
-                "env": env,
-            }
+            self._busy += 1
+            self.threads += 1
+
+    def leave_thread(self) -> None:
+        with self._cond:
+            self._busy -= 1
+            self.threads -= 1
+            self._cond.notify_all()
+
+    def _order(self, key: str | None, when: datetime) -> int:
+        if key is None:
+            return 0
+        text = f"{self.seed}|{key}|{when.isoformat()}".encode()
+        return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+
+    def sleep(
+        self, seconds: float, env: Any = None, *, key: str | None = None, yield_: bool = False
+    ) -> None:
+        """Park the calling thread until the virtual clock has moved ``seconds`` on.
+
+        `interrupt` (a stop or the execution's timeout) ends the sleep of ``env`` early.
+        ``yield_``: park even for 0 seconds (wait for this thread's turn).
+        """
+        if seconds <= 0 and not yield_:
+            return
+        key = key if key is not None else current_key()
+        with self._cond:
+            # Whole microseconds, rounded up: a wake-up is never before the time asked for.
+            when = self.clock.now() + timedelta(microseconds=math.ceil(max(0.0, seconds) * 1e6))
             if env is not None and not env.is_running():
                 return  # stopped or timed out already: don't start waiting
-            self._sleepers.append(entry)
+            self._seq += 1
+            entry = {"when": when, "seq": self._seq, "woken": False, "env": env}
+            self._sleepers[self._seq] = entry
+            heapq.heappush(self._heap, (when, self._order(key, when), self._seq))
             self._busy -= 1
             self._cond.notify_all()
             while not entry["woken"]:
                 self._cond.wait()
-            # wake_due() / interrupt() counted this execution busy again before waking it.
+            # wake_one() / interrupt() counted this thread busy again before waking it.
 
     def interrupt(self, env: Any) -> int:
         """Wake the sleeps of this execution now (it was stopped or timed out)."""
         with self._cond:
-            mine = [s for s in self._sleepers if s["env"] is env]
+            mine = [s for s in self._sleepers.values() if s["env"] is env]
             for entry in mine:
-                self._sleepers.remove(entry)
+                del self._sleepers[entry["seq"]]  # its heap item is skipped when it surfaces
                 entry["woken"] = True
                 self._busy += 1
             if mine:
@@ -190,19 +226,24 @@ class TimeKeeper:
             self._deadlines.pop(id(env), None)
 
     def wait_quiet(self, timeout: float = 60.0) -> None:
-        """Block until every execution is parked or done (``timeout`` real seconds)."""
+        """Block until every parkable thread is parked or done (``timeout`` real seconds)."""
         with self._cond:
             if not self._cond.wait_for(lambda: self._busy == 0, timeout=timeout):
-                raise TimeoutError(f"{self._busy} Step Functions execution(s) still busy")
+                raise TimeoutError(f"{self._busy} sandbox thread(s) still busy")
+
+    def _top(self) -> tuple[datetime, int, int] | None:
+        while self._heap and self._heap[0][2] not in self._sleepers:
+            heapq.heappop(self._heap)  # woken by interrupt
+        return self._heap[0] if self._heap else None
 
     def next_wake(self) -> datetime | None:
         with self._cond:
-            times = [s["when"] for s in self._sleepers]
+            top = self._top()
+            times = [top[0]] if top else []
             times += [when for when, _, _ in self._deadlines.values()]
             return min(times, default=None)
 
-    def wake_due(self) -> int:
-        """Apply due execution timeouts, then wake the sleeps that are due; returns how many."""
+    def _expire_due(self) -> int:
         with self._cond:
             now = self.clock.now()
             expired = sorted(
@@ -213,17 +254,36 @@ class TimeKeeper:
         for _, env, on_expire in expiries:
             on_expire()  # ends the execution TIMED_OUT (its state machine is parked)
             self.interrupt(env)
+        return len(expiries)
+
+    def _wake(self, seq: int) -> None:
+        entry = self._sleepers.pop(seq)
+        entry["woken"] = True
+        self._busy += 1
+
+    def wake_one(self) -> int:
+        """Apply due execution timeouts, then wake the earliest due sleeper; how many woke."""
+        woke = self._expire_due()
         with self._cond:
-            due = sorted(
-                (s for s in self._sleepers if s["when"] <= now), key=lambda s: (s["when"], s["seq"])
-            )
-            for entry in due:
-                self._sleepers.remove(entry)
-                entry["woken"] = True
-                self._busy += 1
-            if due:
-                self._cond.notify_all()
-            return len(expiries) + len(due)
+            top = self._top()
+            if top is None or top[0] > self.clock.now():
+                return woke
+            heapq.heappop(self._heap)
+            self._wake(top[2])
+            self._cond.notify_all()
+            return woke + 1
+
+    def wake_due(self) -> int:
+        """Apply due execution timeouts, then wake every due sleeper at once; how many woke."""
+        woke = self._expire_due()
+        with self._cond:
+            now = self.clock.now()
+            while (top := self._top()) is not None and top[0] <= now:
+                heapq.heappop(self._heap)
+                self._wake(top[2])
+                woke += 1
+            self._cond.notify_all()
+            return woke
 
     @property
     def parked(self) -> int:
@@ -259,6 +319,40 @@ _instrument: Instrument | None = None
 _installed = False
 _local = threading.local()
 _close_lock = threading.Lock()
+# --- rate-limits hook (local_aws.rate_limits): the account's buckets ------------------------
+_limiter: AccountLimiter | None = None
+
+
+def use_limiter(limiter: AccountLimiter | None) -> None:
+    """Count the state machine's aws-sdk calls and its state transitions against these buckets
+    (StateTransition: a transition waits on the virtual clock for its token, as the developer
+    guide's ExecutionThrottled metric describes; never an error)."""
+    global _limiter
+    _limiter = limiter
+    _sessions.clear()
+
+
+def current_key() -> str | None:
+    """The key of the calling parkable thread (an execution's ARN, a Lambda run's id), else
+    None: only threads with a key may park on the virtual clock."""
+    return getattr(_local, "key", None)
+
+
+def set_thread_key(key: str | None) -> None:
+    _local.key = key
+
+
+def park(seconds: float) -> bool:
+    """Park the calling thread ``seconds`` on the virtual clock (not interruptible); False,
+    without waiting, when it is not a parkable sandbox thread."""
+    keeper = _keeper
+    if keeper is None or current_key() is None:
+        return False
+    keeper.sleep(seconds)
+    return True
+
+
+# --- end of the rate-limits hook -----------------------------------------------------------
 
 
 def use_timekeeper(keeper: TimeKeeper | None) -> None:
@@ -476,6 +570,8 @@ def _client_for(original: Callable[..., Any]) -> Callable[..., Any]:
             session = _sessions.get(region)
             if session is None:
                 session = _sessions[region] = instrument.session(region, scope="states")
+                if _limiter is not None:
+                    _limiter.attach(session, "states")
             return session.client(
                 service,
                 aws_access_key_id="ak",
@@ -532,6 +628,8 @@ def _install_time() -> None:
 
         def body() -> None:
             _local.env = env
+            _local.key = execution.exec_arn  # parkable; ties ordered by it (TimeKeeper)
+            keeper.sleep(0, env, yield_=True)  # run when the loop says, one thread at a time
             eval_component.EvalComponent.eval(self, env)
 
         # Same shape as moto (a thread for the body), but the timeout is on the virtual clock.
@@ -542,6 +640,23 @@ def _install_time() -> None:
         keeper.clear_deadline(env)
 
     program.Program.eval = eval_program  # type: ignore[method-assign]
+
+    # --- rate-limits hook: each state entered takes a StateTransition token, or waits for one.
+    field_cls = state_module.CommonStateField
+    original_body = field_cls._eval_body
+
+    def _eval_body(self: Any, env: Any) -> None:
+        limiter, keeper = _limiter, _keeper
+        if limiter is not None and keeper is not None and current_key() is not None:
+            waited = 0.0
+            while (wait := limiter.transition_wait()) > 0 and env.is_running():
+                keeper.sleep(wait, env)
+                waited += wait
+            if waited:
+                limiter.note_transition_delay(waited)
+        original_body(self, env)
+
+    field_cls._eval_body = _eval_body  # type: ignore[method-assign]
 
 
 def _install_executions() -> None:

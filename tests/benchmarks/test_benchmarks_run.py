@@ -55,3 +55,15 @@ def test_release_prints_its_table() -> None:
     rows = [line for line in text.splitlines() if line.startswith(("ours", "anchor"))]
     assert {r.split(",")[0].split()[0] for r in rows} == {"ours", "anchor"}
     assert "no task lost by ours: yes" in text
+
+
+def test_burst_prints_its_report() -> None:
+    text = _run("benchmarks.burst", "--cluster", "6", "--burst", "2", "--tasks-per-instance", "3")
+    assert "burst of 2 on 6 instances" in text
+    assert "throttled attempts:" in text
+    assert "release latency (last task STOPPED -> CompleteLifecycleAction)" in text
+    lines = [line.split() for line in text.splitlines() if line.strip()]
+    assert any(row[:3] == ["cluster", "burst", "completed"] for row in lines)
+    (row,) = [row for row in lines if row[:2] == ["6", "2"]]
+    assert row[2:4] == ["2/2", "0"]  # every action completed, no task lost
+    assert "every action completed, no task lost: yes" in text

@@ -1,0 +1,442 @@
+"""A burst of scale-ins under AWS's API rate limits, on the local sandbox.
+
+    python -m benchmarks.burst                   # small: 100 instances, bursts of 10 and 50
+    python -m benchmarks.burst --full            # 1,000 instances: bursts of 100 and 200;
+                                                 # 2,000 instances: a burst of 1,000
+    python -m benchmarks.burst --cluster 1000 --burst 200 [--tasks-per-instance 10]
+        [--seed 7] [--asg-bucket 40/10] [--ecs-read 100/20] [--no-limits]
+
+Each run builds a fresh Sandbox with AWS's documented rate limits on (`local_aws.rate_limits`:
+ECS's token buckets per action category, Step Functions' StartExecution / DescribeExecution /
+state-transition quotas, an assumed Auto Scaling bucket, Lambda concurrency): an ECS cluster of
+``--cluster`` container instances in one Auto Scaling group with the termination hook, running
+``--tasks-per-instance`` tasks on each (replica services of 200 tasks each, min 100% / max 200%,
+plus one daemon service: one task per instance). The drain Lambda, its state machine and its
+EventBridge rules are what the CDK app synthesizes (`local_aws.template`), reserved concurrency
+included. The group is scaled in by ``--burst`` instances at once, and the run goes on until
+every lifecycle action has ended.
+
+A burst of K instances needs somewhere for their tasks to go: the cluster is at least 2 x K
+instances (``--cluster`` is raised to that, and said so), so the 1,000-instance burst runs on a
+2,000-instance cluster with the same density of tasks.
+
+Printed per run: how every lifecycle action ended; lost tasks, failed executions, Lambda events
+given up; Lambda invocations, throttled runs, peak concurrency; the Lambda's calls and attempts
+per instance; throttled attempts by operation (every caller in the account: the Lambda and the
+state machine); delayed state transitions; release latency p50 / p95 / max (virtual seconds from
+the last task on the instance reaching STOPPED to CompleteLifecycleAction) and the longest any
+instance waited past its last task (whatever ended its action); wall seconds of the set-up and
+of the drain. Exit status 1 unless every action of every run was completed by
+CompleteLifecycleAction with no task lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from local_aws import template
+from local_aws.ecs_sim import SimEvent
+from local_aws.rate_limits import AUTOSCALING_ASSUMED, BucketSpec, RateLimits
+from local_aws.sandbox import FUNCTION_NAME, Sandbox
+
+CLUSTER = "burst"
+TASKS_PER_SERVICE = 200
+# ASSUMED: how long one HTTP attempt to an AWS API takes (AWS publishes no figure); it is what
+# makes a Lambda run last, so what concurrency and the buckets act on.
+CALL_LATENCY_SECONDS = 0.05
+SMALL = {"clusters": [100], "bursts": [10, 50]}
+FULL = {"clusters": [1000, 1000, 2000], "bursts": [100, 200, 1000]}
+
+
+@dataclass
+class BurstRun:
+    cluster: int
+    burst: int
+    tasks: int
+    services: int
+    seed: int
+    reserved_concurrency: int | None
+    reserved_source: str
+    heartbeat_timeout: int
+    poll_first: str
+    poll_max: str
+    fast_path: bool
+    ended: Counter[str]
+    lost: int
+    failed_executions: int
+    async_failures: int
+    dead_letters: int
+    invocations: int
+    function_errors: Counter[str]
+    timeouts: int
+    rejected_runs: Counter[str]
+    peak_concurrency: int
+    environments: int
+    calls: Counter[str]
+    attempts: Counter[str]
+    states_calls: int
+    throttled: Counter[str]
+    delayed_transitions: int
+    release_latency: list[float]
+    waited_past_last_task: list[float]
+    drain_seconds: float
+    setup_seconds: float
+    wall_seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def completed(self) -> int:
+        return self.ended.get("complete", 0)
+
+    @property
+    def ok(self) -> bool:
+        return self.completed == self.burst and self.lost == 0
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def limits_for(args: argparse.Namespace) -> RateLimits | None:
+    if args.no_limits:
+        return None
+    limits = RateLimits(autoscaling=args.asg_bucket, call_latency_seconds=args.call_latency)
+    if args.ecs_read is not None:
+        limits = limits.with_ecs(
+            "Cluster resource read actions", args.ecs_read.capacity, args.ecs_read.refill
+        )
+    return limits
+
+
+def run_burst(
+    cluster: int,
+    burst: int,
+    *,
+    tasks_per_instance: int = 10,
+    seed: int = 7,
+    limits: RateLimits | None = None,
+    reserved_concurrency: int | None = None,
+    lambda_env: dict[str, str] | None = None,
+    function_timeout: int | None = None,
+) -> BurstRun:
+    """Build the cluster, scale in by ``burst`` at once, drain; measure."""
+    notes = []
+    if cluster < 2 * burst:
+        notes.append(f"cluster raised from {cluster} to {2 * burst} instances (2 x the burst)")
+        cluster = 2 * burst
+    replicas = tasks_per_instance - 1  # one daemon task per instance
+    services = max(1, round(cluster * replicas / TASKS_PER_SERVICE))
+    heartbeat = hook_heartbeat_timeout()
+    wall0 = time.monotonic()
+    with Sandbox(seed=seed, rate_limits=limits, lambda_env=lambda_env) as sb:
+        asg = sb.add_cluster(CLUSTER, instances=cluster, heartbeat_timeout=heartbeat)
+        sb.register_task_definition("app")
+        sb.register_task_definition("agent", cpu=64, memory=128)
+        per_service = [cluster * replicas // services] * services
+        per_service[0] += cluster * replicas - sum(per_service)
+        for i, desired in enumerate(per_service):
+            sb.create_service(CLUSTER, f"svc{i:03d}", "app", desired, maximum_percent=200)
+        sb.create_service(CLUSTER, "agent", "agent", daemon=True)
+        sb.settle()
+        tasks = sum(len(t) for t in sb.sim.backend.tasks.values())
+        sb.deploy()
+        definition = sb.definition
+        reserved, source = definition.reserved_concurrency, "the CDK app"
+        if reserved_concurrency is not None:
+            reserved, source = reserved_concurrency, "--reserved-concurrency"
+            sb.client("lambda").put_function_concurrency(
+                FunctionName=FUNCTION_NAME, ReservedConcurrentExecutions=reserved
+            )
+        if function_timeout is not None:
+            notes.append(f"function Timeout {function_timeout} s (--function-timeout)")
+            sb.client("lambda").update_function_configuration(
+                FunctionName=FUNCTION_NAME, Timeout=function_timeout
+            )
+        for key, value in sorted((lambda_env or {}).items()):
+            notes.append(f"Lambda environment {key}={value} (--lambda-env)")
+        env = definition.lambda_environment
+        fast_path = any(
+            "Container Instance State Change" in str(rule.pattern) for rule in definition.rules
+        )
+        stopped: list[tuple[datetime, str]] = []
+
+        def on_sim(event: SimEvent) -> None:
+            if event.kind == "task_stopped":
+                stopped.append((event.at, event.details["task"]))
+
+        sb.sim.listeners.append(on_sim)
+        setup = time.monotonic() - wall0
+        start = sb.clock.now()
+        sb.scale_in(asg, cluster - burst)
+        quiet = io.StringIO()  # the handler's EMF metric lines: not the benchmark's output
+        with contextlib.redirect_stdout(quiet):
+            report = sb.run()
+        wall = time.monotonic() - wall0 - setup
+
+        last_stop: dict[str, datetime] = {}
+        tasks_by_arn = {arn: t for ts in sb.sim.backend.tasks.values() for arn, t in ts.items()}
+        instances = {
+            ci.container_instance_arn: ci.ec2_instance_id
+            for cis in sb.sim.backend.container_instances.values()
+            for ci in cis.values()
+        }
+        for at, arn in stopped:
+            task = tasks_by_arn.get(arn)
+            if task is None or getattr(task, "stop_code", None) == "TerminationNotice":
+                continue
+            ec2 = instances.get(task.container_instance_arn)
+            if ec2 is not None and (ec2 not in last_stop or at > last_stop[ec2]):
+                last_stop[ec2] = at
+        actions = [a for a in report.lifecycle_actions if a.asg_name == asg]
+        latency, waited = [], []
+        for action in actions:
+            stop = last_stop.get(action.instance_id)
+            if stop is None or action.ended_at is None:
+                continue
+            past = max(0.0, (action.ended_at - stop).total_seconds())
+            waited.append(past)
+            if action.ended_by == "complete":
+                latency.append(past)
+        ends = [a.ended_at for a in actions if a.ended_at is not None]
+        invocations = sb.runtime.invocations
+        return BurstRun(
+            cluster=cluster,
+            burst=burst,
+            tasks=tasks,
+            services=services + 1,
+            seed=seed,
+            reserved_concurrency=reserved,
+            reserved_source=source,
+            heartbeat_timeout=heartbeat,
+            poll_first=str(env.get("POLL_INTERVAL_FIRST_SECONDS", "default")),
+            poll_max=str(env.get("POLL_INTERVAL_MAX_SECONDS", "default")),
+            fast_path=fast_path,
+            ended=Counter(a.ended_by or "still waiting" for a in actions),
+            lost=len(report.lost_tasks),
+            failed_executions=len(report.failed_executions),
+            async_failures=len(sb.runtime.async_failures),
+            dead_letters=len(sb.bus.dead_letters),
+            invocations=len(invocations),
+            function_errors=Counter(
+                (i.error or "").split(":", 1)[0] for i in invocations if i.error
+            ),
+            timeouts=sum(1 for i in invocations if (i.error or "").startswith("Sandbox.Timedout")),
+            rejected_runs=Counter(r.outcome for r in sb.runtime.rejections),
+            peak_concurrency=max(sb.runtime.peak_concurrency.values(), default=0),
+            environments=sum(sb.runtime.environments.values()),
+            calls=Counter(report.calls),
+            attempts=Counter(report.attempts),
+            states_calls=sum(sb.instrument.states_calls.values()),
+            throttled=Counter(report.throttled),
+            delayed_transitions=sb.limiter.delayed_transitions,
+            release_latency=latency,
+            waited_past_last_task=waited,
+            drain_seconds=(max(ends) - start).total_seconds() if ends else 0.0,
+            setup_seconds=setup,
+            wall_seconds=wall,
+            notes=notes,
+        )
+
+
+def hook_heartbeat_timeout() -> int:
+    """The HeartbeatTimeout the CDK app gives the termination hook (600 s if none)."""
+    for resource in template.synthesized_template()["Resources"].values():
+        if resource.get("Type") == "AWS::AutoScaling::LifecycleHook":
+            return int(resource["Properties"].get("HeartbeatTimeout", 3600))
+    return 600
+
+
+def _hms(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}h{s // 60 % 60:02d}m{s % 60:02d}s"
+
+
+def describe(run: BurstRun, limits: RateLimits | None) -> str:
+    k = run.burst
+    calls, attempts = sum(run.calls.values()), sum(run.attempts.values())
+    ended = ", ".join(f"{n} {how}" for how, n in sorted(run.ended.items())) or "none"
+    throttled = ", ".join(f"{op} {n}" for op, n in run.throttled.most_common()) or "none"
+    rejected = ", ".join(f"{n} {why}" for why, n in sorted(run.rejected_runs.items())) or "none"
+    reserved = (
+        f"{run.reserved_concurrency} ({run.reserved_source})"
+        if run.reserved_concurrency is not None
+        else "none in the CDK app (the account's unreserved concurrency, 1,000)"
+    )
+    errors = ", ".join(f"{n} {kind}" for kind, n in run.function_errors.most_common()) or "none"
+    path = "wait loop + ECS event fast path" if run.fast_path else "wait loop only"
+    if limits is None:
+        bucket_text = "rate limits OFF"
+    else:
+        asg = limits.autoscaling
+        asg_text = f"{asg.capacity:g}/{asg.refill:g} per s" if asg else "off"
+        read = limits.buckets("us-east-1").get("ecs:Cluster resource read actions")
+        read_text = f"{read.capacity:g}/{read.refill:g} per s" if read else "off"
+        bucket_text = (
+            f"ECS cluster resource reads {read_text}, Auto Scaling {asg_text} (assumed), "
+            f"{limits.call_latency_seconds:g} s per attempt (assumed)"
+        )
+    lines = [
+        f"burst of {k} on {run.cluster} instances ({run.tasks} tasks, {run.services} services "
+        f"incl. 1 daemon), seed {run.seed}",
+        *(f"  note: {note}" for note in run.notes),
+        f"  limits: {bucket_text}",
+        f"  template: reserved concurrency {reserved}; hook heartbeat {run.heartbeat_timeout} s;"
+        f" polls first {run.poll_first} s, max {run.poll_max} s; release path: {path}",
+        f"  actions: {ended}; lost tasks {run.lost}; failed executions "
+        f"{run.failed_executions}; async events given up {run.async_failures}; DLQ "
+        f"{run.dead_letters}",
+        f"  Lambda: {run.invocations} runs; function errors: {errors} ({run.timeouts} timeouts);"
+        f" runs refused: {rejected}; peak concurrency "
+        f"{run.peak_concurrency}; environments {run.environments}",
+        f"  calls per instance: {calls / k:.1f} by the Lambda ({attempts / k:.1f} attempts), "
+        f"{run.states_calls / k:.1f} by the state machine",
+        f"  throttled attempts: {throttled}",
+        f"  state transitions delayed: {run.delayed_transitions}",
+        f"  release latency (last task STOPPED -> CompleteLifecycleAction): "
+        f"p50 {percentile(run.release_latency, 50):.1f} s, "
+        f"p95 {percentile(run.release_latency, 95):.1f} s, "
+        f"max {max(run.release_latency, default=0.0):.1f} s "
+        f"({len(run.release_latency)} actions)",
+        f"  longest wait past the last task: {max(run.waited_past_last_task, default=0.0):.1f} s",
+        f"  drain (scale-in -> last action ended): {_hms(run.drain_seconds)}; wall: set-up "
+        f"{run.setup_seconds:.1f} s, drain {run.wall_seconds:.1f} s",
+    ]
+    return "\n".join(lines)
+
+
+SUMMARY = (
+    f"{'cluster':>7} {'burst':>5} {'completed':>9} {'lost':>4} {'calls/inst':>10} "
+    f"{'att/inst':>8} {'throttled':>9} {'p50 s':>7} {'p95 s':>7} {'max s':>7} "
+    f"{'wall s':>7}"
+)
+
+
+def summary_row(run: BurstRun) -> str:
+    k = run.burst
+    return (
+        f"{run.cluster:>7} {k:>5} {f'{run.completed}/{k}':>9} {run.lost:>4} "
+        f"{sum(run.calls.values()) / k:>10.1f} {sum(run.attempts.values()) / k:>8.1f} "
+        f"{sum(run.throttled.values()):>9} {percentile(run.release_latency, 50):>7.1f} "
+        f"{percentile(run.release_latency, 95):>7.1f} "
+        f"{max(run.release_latency, default=0.0):>7.1f} "
+        f"{run.setup_seconds + run.wall_seconds:>7.1f}"
+    )
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers: {text}") from exc
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("expected positive integers")
+    return values
+
+
+def _bucket(text: str) -> BucketSpec:
+    try:
+        capacity, refill = (float(part) for part in text.split("/"))
+        return BucketSpec(capacity, refill, "command line")
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"expected CAPACITY/REFILL, e.g. 40/10: {text}") from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.burst", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--full", action="store_true", help="the issue's sizes (long)")
+    parser.add_argument("--cluster", type=_ints, help="container instances (one per burst)")
+    parser.add_argument("--burst", type=_ints, help="instances scaled in at once")
+    parser.add_argument("--tasks-per-instance", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--asg-bucket",
+        type=_bucket,
+        default=AUTOSCALING_ASSUMED,
+        help="the assumed Auto Scaling bucket CAPACITY/REFILL (default 40/10)",
+    )
+    parser.add_argument(
+        "--ecs-read", type=_bucket, help="ECS cluster resource read bucket (documented: 100/20)"
+    )
+    parser.add_argument("--no-limits", action="store_true", help="no API buckets at all")
+    parser.add_argument(
+        "--call-latency",
+        type=float,
+        default=CALL_LATENCY_SECONDS,
+        help="virtual seconds per HTTP attempt (assumed, default 0.05)",
+    )
+    parser.add_argument(
+        "--lambda-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one of the Lambda's settings (e.g. RETRY_MAX_ATTEMPTS=15)",
+    )
+    parser.add_argument(
+        "--function-timeout", type=int, help="override the function's Timeout (seconds)"
+    )
+    parser.add_argument(
+        "--reserved-concurrency",
+        type=int,
+        help="override the CDK app's reserved concurrency (the app's -c reserved_concurrency)",
+    )
+    args = parser.parse_args(argv)
+    sizes = FULL if args.full else SMALL
+    bursts = args.burst or sizes["bursts"]
+    clusters = args.cluster or (sizes["clusters"] if not args.burst else [max(bursts) * 2])
+    if len(clusters) == 1:
+        clusters = clusters * len(bursts)
+    if len(clusters) != len(bursts):
+        parser.error("give one --cluster, or one per --burst")
+    if args.tasks_per_instance < 2:
+        parser.error("--tasks-per-instance must be at least 2 (one is the daemon's)")
+    limits = limits_for(args)
+
+    wall0 = time.monotonic()
+    print("burst: scale-ins at once under AWS's API rate limits, on the local sandbox", flush=True)
+    runs = []
+    for cluster, burst in zip(clusters, bursts, strict=True):
+        run = run_burst(
+            cluster,
+            burst,
+            tasks_per_instance=args.tasks_per_instance,
+            seed=args.seed,
+            limits=limits,
+            reserved_concurrency=args.reserved_concurrency,
+            lambda_env=dict(item.split("=", 1) for item in args.lambda_env),
+            function_timeout=args.function_timeout,
+        )
+        runs.append(run)
+        print()
+        print(describe(run, limits), flush=True)
+    print()
+    print(SUMMARY)
+    print("-" * len(SUMMARY))
+    for run in runs:
+        print(summary_row(run))
+    ok = all(run.ok for run in runs)
+    print()
+    print(
+        f"every action completed, no task lost: {'yes' if ok else 'NO'}; "
+        f"total wall {time.monotonic() - wall0:.1f}s"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
