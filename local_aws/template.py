@@ -404,13 +404,20 @@ def synthesized_template(context: Mapping[str, str] | None = None) -> dict[str, 
     return _synthesized(tuple(sorted((context or {}).items())))
 
 
-@cache
-def _synthesized(extra: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+def quiet_jsii() -> None:
+    """Before aws-cdk-lib's first import: jsii's Node-version banner is noise here (the Makefile
+    sets the same for its targets)."""
     import os
-    import tempfile
 
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,19,20,21")
     os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+
+
+@cache
+def _synthesized(extra: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    import tempfile
+
+    quiet_jsii()
     from infra.app import build_app
 
     context = {

@@ -21,6 +21,8 @@ from local_aws import template
 if TYPE_CHECKING:
     from drain_hook.settings import Tunables
 
+template.quiet_jsii()  # before anything here imports the construct (aws-cdk-lib)
+
 
 def tunables_from_env(env: Mapping[str, str]) -> Tunables:
     """The product's own parsing and validation of the tunables (raises SettingsError)."""
