@@ -7,6 +7,7 @@ function without tracing does not pay for the X-Ray SDK at cold start.
 from __future__ import annotations
 
 import os
+import warnings
 
 from aws_lambda_powertools import Logger, Metrics
 
@@ -15,3 +16,6 @@ NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "EcsDrainHook")
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
+
+# Most polls find nothing to count; Powertools would warn on each (its documented filter).
+warnings.filterwarnings("ignore", "No application metrics to publish*")
