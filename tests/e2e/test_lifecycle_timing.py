@@ -239,6 +239,36 @@ def test_a_permanent_error_fails_the_loop_and_releases(sandbox: SandboxFactory):
     assert errors and all("PermanentAwsError" in e for e in errors)
 
 
+def test_polls_failing_past_the_deadline_end_the_loop_then(sandbox: SandboxFactory):
+    """ECS answers 5xx to every call from 10 min into a 15 min drain, and ERROR_RELEASE_SECONDS
+    is an hour: the loop ends DeadlinePassedWhileFailing once the deadline has passed (never
+    before), and the loop-end release completes the action within a minute of that."""
+    sb = sandbox(
+        seed=16,
+        lambda_env={"MAX_DRAIN_SECONDS": "900", "ERROR_RELEASE_SECONDS": "3600"},
+    )
+    asg, victim, _batch = _world(sb, heartbeat=900, batch_seconds=None)
+    sb.scale_in(asg, 1)
+    sb.run(until=lambda: sb.keeper.started > 0, settle=False)
+    start = _action(victim).started_at
+    sb.run(until=lambda: sb.clock.now() >= start + timedelta(minutes=10), settle=False)
+    sb.add_fault("ecs:*", "server_error")
+    sb.run()
+    sfn = sb.client("stepfunctions")
+    [failed] = [
+        e
+        for e in sfn.list_executions(stateMachineArn=sb.state_machine_arn)["executions"]
+        if e["status"] == "FAILED"
+    ]
+    described = sfn.describe_execution(executionArn=failed["executionArn"])
+    assert described["error"] == "DeadlinePassedWhileFailing"
+    deadline = start + timedelta(seconds=900)
+    assert failed["stopDate"] >= deadline
+    # At most one retry wait (60 s) and the in-place retries past it.
+    assert failed["stopDate"] - deadline <= timedelta(seconds=60 + 15)
+    _released_within_a_minute(sb, victim, failed["stopDate"])
+
+
 # --- 5. an ECS agent that is gone ----------------------------------------------------------------
 
 

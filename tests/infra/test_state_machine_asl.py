@@ -2,7 +2,7 @@
 
 A small evaluator of the subset of ASL the file uses (Wait, Task with Parameters/OutputPath/
 ResultPath/Retry/Catch, Pass with Parameters and States.MathAdd, Choice with And/IsPresent/
-IsString/IsNumeric/BooleanEquals/NumericGreaterThan(Path)/TimestampGreaterThanEqualsPath,
+IsString/IsNumeric/BooleanEquals/NumericGreaterThan(Path)/NumericGreaterThanEqualsPath,
 Succeed, Fail), on
 a virtual clock so `$$.State.EnteredTime` and Wait states mean something. SAMPLE_* below are the
 handler's return shapes as the v2 loop reads them.
@@ -37,6 +37,8 @@ STATE_BASE: dict[str, Any] = {
     "deadline_at": "2026-01-15T12:00:00Z",
     "polls": 1,
     "retry": {"wait_seconds": 60, "release_after_seconds": 900, "failed_seconds": 0},
+    # What the Lambda writes: 2 h to the deadline less the 15 s wait, plus one retry wait.
+    "deadline_after_failed_seconds": 7200 - 15 + 60,
 }
 SAMPLE_DRAINING = {**STATE_BASE, "done": False, "action": "draining", "wait_seconds": 15}
 SAMPLE_COMPLETED = {**STATE_BASE, "done": True, "action": "completed", "wait_seconds": 0}
@@ -103,10 +105,6 @@ def render(parameters: Any, data: Any, context: dict[str, Any]) -> Any:
     return parameters
 
 
-def _timestamp(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def choice_matches(rule: dict[str, Any], data: Any) -> bool:
     if "And" in rule:
         return all(choice_matches(r, data) for r in rule["And"])
@@ -122,7 +120,9 @@ def choice_matches(rule: dict[str, Any], data: Any) -> bool:
     if "IsPresent" in rule:
         return present == rule["IsPresent"]
     if not present:
-        return False  # a missing variable fails every comparison (States.Runtime aside)
+        # Step Functions fails the execution (States.Runtime) on a comparison with a missing
+        # path: the definition must test IsPresent first, in a Choice of its own.
+        raise KeyError(f"States.Runtime: {rule['Variable']} is missing")
     if "IsString" in rule:
         return isinstance(value, str) == rule["IsString"]
     if "IsNumeric" in rule:
@@ -134,9 +134,8 @@ def choice_matches(rule: dict[str, Any], data: Any) -> bool:
         return isinstance(value, bool) and value == rule["BooleanEquals"]
     if "NumericGreaterThanPath" in rule:
         return value > get_path(data, rule["NumericGreaterThanPath"])
-    if "TimestampGreaterThanEqualsPath" in rule:
-        other = get_path(data, rule["TimestampGreaterThanEqualsPath"])
-        return _timestamp(value) >= _timestamp(other)
+    if "NumericGreaterThanEqualsPath" in rule:
+        return value >= get_path(data, rule["NumericGreaterThanEqualsPath"])
     raise NotImplementedError(rule)
 
 
@@ -382,6 +381,10 @@ def test_a_transient_failure_waits_heartbeats_and_polls_again() -> None:
         "PollDrain",
         "CountFailure",
         "KeepTrying",
+        "DeadlineCountKnown",
+        "DeadlineCountIsNumber",
+        "DeadlinePassed",
+        "HeartbeatOrWait",
         "HeartbeatWhileFailing",
         "WaitAfterFailure",
         "PollDrain",
@@ -431,14 +434,35 @@ def test_failures_longer_than_the_release_time_fail_the_loop() -> None:
 
 
 def test_the_deadline_passing_while_polls_fail_fails_the_loop() -> None:
-    near_deadline = {**SAMPLE_DRAINING, "deadline_at": "2026-01-15T10:01:30Z"}
+    """Deadline 10:01:30, next poll due 10:00:15: 75 s after it, plus one retry wait (what the
+    Lambda writes). Failures at 10:00:15 and 10:01:15 come before the deadline; the third, at
+    10:02:15, after it: the loop fails then, not a retry earlier."""
+    near_deadline = {
+        **SAMPLE_DRAINING,
+        "deadline_at": "2026-01-15T10:01:30Z",
+        "deadline_after_failed_seconds": 75 + 60,
+    }
     status, visited, output, _ = run(
         DEFINITION, near_deadline, lambda_service(iter([TaskFailed("RuntimeError")] * 10), [])
     )
     assert status == "FAILED"
     assert output["Error"] == "DeadlinePassedWhileFailing"
-    # First failure at 10:00:15 (before the deadline), second at 10:01:15, third at 10:02:15.
     assert visited.count("HeartbeatWhileFailing") == 2
+    assert visited.count("CountFailure") == 3
+
+
+@pytest.mark.parametrize("count", ["absent", None])
+def test_a_state_without_the_deadline_count_keeps_trying(count: str | None) -> None:
+    """A state from before the count existed (a drain in flight across a redeploy), or one whose
+    deadline isn't counted: failures are retried, never a runtime error that would end the
+    loop at once."""
+    state = {k: v for k, v in SAMPLE_DRAINING.items() if k != "deadline_after_failed_seconds"}
+    if count is None:
+        state["deadline_after_failed_seconds"] = None
+    outputs = iter([TaskFailed("RuntimeError"), SAMPLE_COMPLETED])
+    status, visited, _, _ = run(DEFINITION, state, lambda_service(outputs, []))
+    assert status == "SUCCEEDED"
+    assert "HeartbeatWhileFailing" in visited and "DeadlinePassed" not in visited
 
 
 def test_a_manual_drain_without_a_lifecycle_action_records_no_heartbeat() -> None:

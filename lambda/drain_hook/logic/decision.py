@@ -370,6 +370,12 @@ def _keep_waiting(
         # Always a plan, so the state machine's paths exist: no heartbeats, one wait.
         update["heartbeat_plan"] = HeartbeatPlan(every=wait, count=0, then=wait)
     update["wait_seconds"] = wait
+    if state.retry is not None:
+        # The state machine counts failures from when the next poll is due (`wait` from now),
+        # adding each retry's wait before it is spent: the deadline has passed once the count
+        # exceeds the time from then to the deadline by one retry wait.
+        until_deadline = max(0, _seconds_until(state.deadline_at, now) - wait)
+        update["deadline_after_failed_seconds"] = until_deadline + state.retry.wait_seconds
 
     carry_on = not first_round and state.polls_in_execution >= settings.polls_per_execution
     if carry_on:

@@ -132,6 +132,11 @@ class DrainState(BaseModel):
     execution_generation: StrictInt = Field(default=0, ge=0)
     service_strategies: dict[str, Literal["REPLICA", "DAEMON"]] = Field(default_factory=dict)
     retry: RetryPolicy | None = None
+    # The retry count (retry.failed_seconds) at which the deadline has passed, written by each
+    # poll that keeps waiting: the state machine compares numbers, not timestamps, whose formats
+    # AWS and local interpreters read differently. Kept out of `retry`, which the state
+    # machine rebuilds as polls fail.
+    deadline_after_failed_seconds: StrictInt | None = Field(default=None, ge=0)
     heartbeat_plan: HeartbeatPlan | None = None
 
     @property
