@@ -41,6 +41,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.utils import generate_instance_identity_document
+from moto.moto_api._internal import mock_random
 
 from local_aws import (
     autoscaling,
@@ -211,6 +212,9 @@ class Sandbox:
             }
         )
         self._mock.start()
+        # moto's ids (instances, tasks, container instances) follow the seed: the drain spreads
+        # its first wait by instance id, so the same seed must give the same ids.
+        mock_random.seed(f"sandbox/{self.seed}")
         autoscaling.install(clock=self.clock)
         stepfunctions.install()
         lambda_runtime.install()

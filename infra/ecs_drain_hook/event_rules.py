@@ -73,6 +73,11 @@ class DrainEventRules(Construct):
                     # attributes is a list of {name, value}: a pattern on name matches when any
                     # element has that name (arrays in EventBridge event patterns).
                     "attributes": {"name": [contract.DRAIN_ATTRIBUTE]},
+                    # Only events that show the instance empty: the Lambda ignores the others
+                    # unread, and a drain emits one per task stopped. Saves runs (concurrency)
+                    # in a burst; the Lambda still counts the tasks itself.
+                    "runningTasksCount": [{"numeric": ["=", 0]}],
+                    "pendingTasksCount": [{"numeric": ["=", 0]}],
                 },
             ),
             CONTAINER_INSTANCE_DELIVERY,

@@ -13,6 +13,7 @@ from drain_hook.logic.decision import (
     backoff_seconds,
     deadline_for,
     decide,
+    first_wait_spread,
 )
 from drain_hook.models.observations import ContainerInstanceView, DrainRecord, TaskView
 from drain_hook.models.state import DrainState
@@ -191,6 +192,21 @@ def test_backoff_grows_from_first_to_longest(polls, first, longest):
     policy = make_settings(poll_interval_first_seconds=first, poll_interval_max_seconds=longest)
     assert first <= backoff_seconds(polls, policy) <= longest
     assert backoff_seconds(polls, policy) <= backoff_seconds(polls + 1, policy)
+
+
+@given(st.from_regex(r"i-[0-9a-f]{17}", fullmatch=True), st.integers(1, 600))
+def test_the_first_wait_is_spread_per_instance_within_a_quarter(instance_id, first):
+    policy = make_settings(poll_interval_first_seconds=first, poll_interval_max_seconds=3600)
+    spread = first_wait_spread(instance_id, policy)
+    assert 0 <= spread <= first // 4
+    assert spread == first_wait_spread(instance_id, policy)  # the same on every delivery
+
+
+def test_a_burst_of_first_waits_is_spread_over_the_quarter():
+    """200 instances scaled in together don't poll in the same second."""
+    policy = make_settings(poll_interval_first_seconds=120)
+    spreads = {first_wait_spread(f"i-{n:017x}", policy) for n in range(200)}
+    assert len(spreads) >= 25 and min(spreads) <= 3 and max(spreads) >= 27
 
 
 def test_lifecycle_ended_elsewhere_finishes_without_completion():

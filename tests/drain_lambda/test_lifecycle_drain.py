@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from drain_hook.logic.decision import first_wait_spread
+from drain_hook.settings import load_settings
 from tests.drain_lambda.conftest import HOOK, World, begin_termination, wait_as_the_loop_does
 from tests.drain_lambda.sample_events import eventbridge
 
@@ -82,7 +84,10 @@ def test_poll_backs_off_from_first_to_longest_interval(world, handler, lambda_en
     for _ in range(4):
         result = poll(handler, result, world)
         waits.append(result["wait_seconds"])
-    assert waits == [10, 20, 40, 45, 45]
+    # The first wait is spread by up to a quarter of the interval, fixed per instance.
+    spread = first_wait_spread(instance_id, load_settings())
+    assert 0 <= spread <= 10 // 4
+    assert waits == [10 + spread, 20, 40, 45, 45]
 
 
 def test_duplicate_event_starts_one_loop_and_changes_nothing(world, handler, one_instance):

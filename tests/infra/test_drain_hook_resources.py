@@ -19,7 +19,7 @@ from ecs_drain_hook.timing import (
     LOOP_END_DELIVERY,
     first_heartbeat_bound_seconds,
 )
-from tests.infra import event_ruler
+from local_aws.events import pattern_matches
 from tests.infra.cfn_eval import STACK_UUID, evaluate, pseudo
 from tests.infra.conftest import CLUSTER, GROUPS, TOPIC_ARN, Synth
 from tests.infra.test_events_folder import load_event
@@ -140,7 +140,12 @@ def test_container_instance_rule_matches_only_instances_we_drain(synth: Synth) -
     assert pattern == {
         "source": [contract.ECS_SOURCE],
         "detail-type": [contract.CONTAINER_INSTANCE_DETAIL_TYPE],
-        "detail": {"clusterArn": [cluster_arn], "attributes": {"name": [contract.DRAIN_ATTRIBUTE]}},
+        "detail": {
+            "clusterArn": [cluster_arn],
+            "attributes": {"name": [contract.DRAIN_ATTRIBUTE]},
+            "runningTasksCount": [{"numeric": ["=", 0]}],
+            "pendingTasksCount": [{"numeric": ["=", 0]}],
+        },
     }
     assert cluster_arn.startswith("arn:aws:ecs:eu-west-1:111122223333:cluster/")
     attributes = [{"name": "ecs.capability.docker-remote-api.1.17"}]
@@ -154,13 +159,17 @@ def test_container_instance_rule_matches_only_instances_we_drain(synth: Synth) -
                 {"name": contract.DRAIN_ATTRIBUTE, "value": "2026-01-15T10:00:00Z"},
             ],
             "runningTasksCount": 0,
+            "pendingTasksCount": 0,
         },
     }
-    assert event_ruler.matches(pattern, event)
+    assert pattern_matches(pattern, event)
     not_ours = {**event, "detail": {**event["detail"], "attributes": attributes}}
-    assert not event_ruler.matches(pattern, not_ours)
+    assert not pattern_matches(pattern, not_ours)
     other_cluster = {**event["detail"], "clusterArn": cluster_arn + "-other"}
-    assert not event_ruler.matches(pattern, {**event, "detail": other_cluster})
+    assert not pattern_matches(pattern, {**event, "detail": other_cluster})
+    # A task stopped but others still run or wait: the Lambda would skip it, so it never runs.
+    for busy in ({"runningTasksCount": 3}, {"pendingTasksCount": 1}):
+        assert not pattern_matches(pattern, {**event, "detail": {**event["detail"], **busy}})
 
 
 def test_loop_end_rule_matches_bad_ends_of_this_state_machine(synth: Synth) -> None:

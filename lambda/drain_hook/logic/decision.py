@@ -13,6 +13,7 @@ time against AWS before carrying it out.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -108,6 +109,17 @@ def backoff_seconds(polls: int, settings: Settings) -> int:
     return min(
         settings.poll_interval_first_seconds * 2**exponent, settings.poll_interval_max_seconds
     )
+
+
+def first_wait_spread(instance_id: str, settings: Settings) -> int:
+    """Seconds added to the first wait, fixed per instance, up to a quarter of the interval.
+
+    A scale-in's lifecycle events arrive together: without a spread, every loop of the burst
+    would poll in the same second, again and again, against the same API rate limits. Each
+    later wait counts from its own poll, so one spread keeps them apart for the whole drain.
+    """
+    share = zlib.crc32(instance_id.encode()) / 2**32
+    return int(settings.poll_interval_first_seconds // 4 * share)
 
 
 def heartbeat_every(state: DrainState) -> int | None:
@@ -283,7 +295,8 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
         update={
             "action": "draining",
             "reason": f"{len(holding)} unstopped task(s) hold the instance",
-            "wait_seconds": backoff_seconds(base.polls, settings),
+            "wait_seconds": backoff_seconds(base.polls, settings)
+            + (first_wait_spread(state.instance_id, settings) if first_round else 0),
         }
     )
     writes = list(pre_writes)
