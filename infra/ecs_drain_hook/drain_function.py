@@ -100,7 +100,7 @@ class DrainFunction(Construct):
                 )
             ],
             role=self.role,
-            # One poll per invocation: a few API calls, never a wait.
+            # One round per invocation; room for throttling back-off (timing.py).
             timeout=Duration.seconds(LAMBDA_TIMEOUT_SECONDS),
             memory_size=256,
             environment=environment,

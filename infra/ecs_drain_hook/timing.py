@@ -31,8 +31,10 @@ from ecs_drain_hook.runtime.drain_hook.settings import (
 
 # Slack for the last poll round, Lambda retries and Step Functions start-up on top of the deadline.
 DRAIN_SLACK_SECONDS = 600
-# One poll: a few AWS calls, never a wait.
-LAMBDA_TIMEOUT_SECONDS = 60
+# One round: a few AWS calls, never a wait of its own; the room is for botocore's back-off when
+# a burst of scale-ins meets AWS's rate limits (make bench: the burst's first rounds at 60 s
+# timed out and retried whole, adding load).
+LAMBDA_TIMEOUT_SECONDS = 120
 # The hook's heartbeat timeout unless given or the hold needs more (100 x it must cover the hold).
 DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 1200
 

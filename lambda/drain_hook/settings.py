@@ -128,7 +128,7 @@ class Tunables:
     )
     retry_max_attempts: int = _setting(
         "RETRY_MAX_ATTEMPTS",
-        8,
+        12,
         "total attempts per AWS call, the first included",
         low=1,
         high=20,

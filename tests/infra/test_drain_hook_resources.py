@@ -15,6 +15,7 @@ from ecs_drain_hook.timing import (
     CONTAINER_INSTANCE_DELIVERY,
     LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS,
     LAMBDA_ASYNC_RETRY_ATTEMPTS,
+    LAMBDA_TIMEOUT_SECONDS,
     LIFECYCLE_DELIVERY,
     LOOP_END_DELIVERY,
     first_heartbeat_bound_seconds,
@@ -292,7 +293,7 @@ def test_function_settings(synth: Synth) -> None:
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
     assert props["Handler"] == "drain_hook.handler.lambda_handler"
-    assert props["Timeout"] == 60
+    assert props["Timeout"] == LAMBDA_TIMEOUT_SECONDS
     # One default for tracing: Tunables.tracing_enabled (false); no TracingConfig when off.
     assert Tunables().tracing_enabled is False
     assert "TracingConfig" not in props
