@@ -203,7 +203,13 @@ def _error_response(service: str, status: int, code: str, message: str) -> AWSRe
         headers = {"Content-Type": "text/xml"}
     else:
         body = json.dumps({"__type": code, "message": message}).encode()
-        headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code}
+        # JSON-protocol services answer with a request id header, as every AWS response has
+        # (moto's Step Functions lambda:invoke task reads it from the error).
+        headers = {
+            "Content-Type": "application/x-amz-json-1.1",
+            "x-amzn-ErrorType": code,
+            "x-amzn-RequestId": "00000000-0000-0000-0000-000000000000",
+        }
     return AWSResponse("http://fault-injected.invalid/", status, headers, _Raw(body))  # type: ignore[arg-type]
 
 

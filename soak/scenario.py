@@ -453,11 +453,9 @@ def _faults(rng: random.Random, error_release: int) -> tuple[FaultSpec, ...]:
         else:
             operation = rng.choice(STATE_MACHINE_OPERATIONS)
             if operation.endswith("Invoke"):
-                # Throttles and service errors of the Invoke call itself are the function's
-                # lambda_throttle / lambda_service_error rules above: the sandbox's injected
-                # JSON error responses carry no request id, which moto's lambda:invoke task
-                # needs to name the error (it fails States.Runtime instead).
-                kind, error = "task_error", rng.choice(INVOKE_TASK_ERRORS)
+                # The task's own error names, or the Invoke call itself throttled / failing.
+                kind = rng.choice(("task_error", "task_error", "throttle", "server_error"))
+                error = rng.choice(INVOKE_TASK_ERRORS) if kind == "task_error" else None
             else:
                 kind = rng.choice(("task_error", "task_error", "throttle", "server_error"))
                 error = rng.choice(SDK_TASK_ERRORS) if kind == "task_error" else None

@@ -69,3 +69,21 @@ def test_a_lambda_failing_for_good_leaves_the_hook_timeout_as_the_last_resort(
     assert len(report.failed_executions) == 1
     failures = sb.runtime.async_failures
     assert any("Step Functions Execution Status Change" in str(f) for f in failures)
+
+
+def test_the_state_machines_own_invoke_throttled_is_retried_in_place(
+    sandbox: SandboxFactory,
+) -> None:
+    """Lambda answers the state machine's Invoke with 429 (as an HTTP error, request id and
+    all): Step Functions names it Lambda.TooManyRequestsException and PollDrain's Retry takes
+    it; the loop carries on and the drain completes."""
+    sb = sandbox(seed=12)
+    asg = _world(sb)
+    sb.scale_in(asg, 1)
+    sb.run(until=lambda: sb.keeper.started > 0, settle=False)
+    sb.add_fault("states:lambda:Invoke", "throttle", max_count=2)
+    report = sb.run()
+    sfn = sb.client("stepfunctions")
+    ends = [sfn.describe_execution(executionArn=arn) for arn in report.failed_executions]
+    assert report.all_completed and ends == []
+    assert report.lost_tasks == []
