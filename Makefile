@@ -17,7 +17,7 @@ help:
 	@echo "make demo      - run a scale-in drain end to end on the embedded local AWS (no account needed)"
 	@echo "make test      - lint and run every test (what CI runs)"
 	@echo "make test-fast - lint and the unit and property tests (under a minute)"
-	@echo "make bench     - cold start, scale-in, release and burst benchmarks (figures; BURST_ARGS='--full')"
+	@echo "make bench     - cold start, scale-in, release and burst benchmarks (figures; long: BURST_ARGS= shortens)"
 	@echo "make soak      - 500 seeded random drains with faults, invariants checked (docs/soak.md)"
 	@echo "make synth     - synthesize offline into cdk.out/ (CDK_ARGS='-c demo=true' by default)"
 	@echo "make cdk ARGS='diff -c demo=true' - any cdk command, with the venv and the pinned CLI"
@@ -41,7 +41,8 @@ demo: $(STAMP)
 	ECS_DRAIN_HOOK_PROGRESS=1 $(BIN)/python -m local_aws.demo $(DEMO_ARGS)
 
 # Benchmarks print figures and assert nothing about time (BENCH_ARGS="--quick" for a short run).
-# The burst runs a small size by default; BURST_ARGS="--full" runs the issue's sizes (long).
+# The burst runs the sizes of issue 8 (long: BURST_ARGS= for the small size, ~2 min).
+BURST_ARGS ?= --full
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.cold_start
 	ECS_DRAIN_HOOK_PROGRESS=1 $(BIN)/python -m benchmarks.scale_in $(BENCH_ARGS)

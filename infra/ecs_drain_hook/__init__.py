@@ -10,7 +10,11 @@ The Lambda's code (`ecs_drain_hook.runtime`) and the wait loop's ASL
 (`ecs_drain_hook.state_machine`) ship inside this package.
 """
 
-from ecs_drain_hook.construct import DEFAULT_HOOK_NAME, EcsDrainHook
+from ecs_drain_hook.construct import (
+    DEFAULT_HOOK_NAME,
+    RESERVED_CONCURRENCY_WARNING_ID,
+    EcsDrainHook,
+)
 from ecs_drain_hook.other_hooks import (
     CDK_DRAIN_HOOK_WARNING_ID,
     MANAGED_DRAINING_WARNING_ID,
@@ -30,6 +34,7 @@ __all__ = [
     "DEFAULT_HOOK_NAME",
     "MANAGED_DRAINING_WARNING_ID",
     "POWERTOOLS_VERSION",
+    "RESERVED_CONCURRENCY_WARNING_ID",
     "EcsDrainHook",
     "HookTiming",
     "ReuseOnScaleInError",

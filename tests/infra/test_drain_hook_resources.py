@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from ecs_drain_hook import HookTiming, Tunables, contract
+from ecs_drain_hook import RESERVED_CONCURRENCY_WARNING_ID, HookTiming, Tunables, contract
 from ecs_drain_hook.package_files import asl_path
 from ecs_drain_hook.powertools import PUBLISHED_REGIONS, parameter_name
 from ecs_drain_hook.timing import (
@@ -369,6 +369,15 @@ def test_reserved_concurrency_only_when_asked(attach: Synth, demo: Synth) -> Non
     assert fn["Properties"]["ReservedConcurrentExecutions"] == 5
     (_, fn) = demo.drain_function()
     assert "ReservedConcurrentExecutions" not in fn["Properties"]
+
+    def warnings(synth: Synth) -> list[str]:
+        entries = [e for found in synth.metadata.values() for e in found]
+        return [str(e["data"]) for e in entries if e["type"] == "aws:cdk:warning"]
+
+    # Asked for, it is warned about: a burst can lose lifecycle events to it.
+    [warned] = [w for w in warnings(attach) if RESERVED_CONCURRENCY_WARNING_ID in w]
+    assert "reserved_concurrency=5" in warned and "dead-letter queue" in warned
+    assert not [w for w in warnings(demo) if RESERVED_CONCURRENCY_WARNING_ID in w]
 
 
 def test_log_groups_have_retention(synth: Synth) -> None:
