@@ -126,6 +126,7 @@ class _Active:
     deadline: datetime
     timeout: int
     request_id: str
+    invocation: int | None = None  # index in LambdaRuntime.invocations
 
 
 @dataclass
@@ -141,6 +142,13 @@ def current_environment() -> tuple[str, int] | None:
     """(function name, execution environment number) of the run on this thread, if any."""
     active: _Active | None = getattr(_current, "run", None)
     return (active.function_name, active.environment) if active else None
+
+
+def current_invocation() -> int | None:
+    """Index in `invocations` of the run on this thread: runs interleave on virtual time (each
+    parks while it waits), so "the latest run" is not necessarily the caller's."""
+    active: _Active | None = getattr(_current, "run", None)
+    return active.invocation if active else None
 
 
 class ServiceException(JsonRESTError):
@@ -443,6 +451,7 @@ class LambdaRuntime:
             self._count += 1
             count = self._count
             self.invocations.append(record)
+            index = len(self.invocations) - 1
         now = record.at
         record.event = event
         rule = self._fault(fn.function_name, ("function_error", "lambda_error"))
@@ -470,6 +479,7 @@ class LambdaRuntime:
             context._deadline,
             int(fn.timeout),
             context.aws_request_id,
+            index,
         )
         try:
             result = self._resolve(binding)(event, context)

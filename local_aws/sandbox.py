@@ -915,7 +915,7 @@ class Sandbox:
 
     def _watch_session(self, session: Any, scope: str) -> None:
         def before(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-            invocation = len(self.runtime.invocations) - 1 if scope == "lambda" else None
+            invocation = lambda_runtime.current_invocation() if scope == "lambda" else None
             record = CallRecord(
                 at=self.clock.now(),
                 scope=scope,
