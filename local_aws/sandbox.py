@@ -932,6 +932,7 @@ class Sandbox:
             if record is None:
                 return
             record.ok = http_response.status_code < 300
+            record.ended_at = self.clock.now()
             if not record.ok:
                 record.error = str((parsed or {}).get("Error", {}).get("Code", "Unknown"))
 
@@ -939,6 +940,7 @@ class Sandbox:
             record = context.get("sandbox_call")
             if record is not None and record.ok is None:
                 record.ok, record.error = False, type(exception).__name__
+                record.ended_at = self.clock.now()
 
         session.events.register("provide-client-params", before)
         session.events.register("after-call", after)
@@ -1007,6 +1009,8 @@ class CallRecord:
     invocation: int | None  # index in runtime.invocations of the Lambda run making the call
     ok: bool | None = None
     error: str | None = None
+    # When the last attempt answered: back-off and call latency pass on virtual time.
+    ended_at: datetime | None = None
 
 
 @dataclass(frozen=True)

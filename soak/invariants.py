@@ -276,7 +276,8 @@ class _Context:
             if (
                 mine
                 and action.ended_at
-                and abs(call.at - action.ended_at) <= TOLERANCE
+                # The call ends the action when its last attempt lands: after any back-off.
+                and call.at - TOLERANCE <= action.ended_at <= (call.ended_at or call.at) + TOLERANCE
                 and call.invocation is not None
                 and call.invocation < len(self.data.invocations)
             ):
@@ -478,11 +479,29 @@ class _Context:
             f"(result: {self._summary(succeeded[-1].result)})",
         )
 
+    def cut_while_faulted(self, run: InvocationView) -> bool:
+        """A run stopped at the function's timeout while botocore was still retrying a call
+        that injected faults kept failing: the faults' doing, not the product's."""
+        if not (run.error or "").startswith("Sandbox.Timedout"):
+            return False
+        calls = [c for c in self.data.calls if c.invocation == run.index]
+        if not calls or calls[-1].ok is True:
+            return False
+        last = calls[-1]
+        return any(
+            f.operation == last.operation and f.at >= last.at - TOLERANCE
+            for f in self.data.faults
+        )
+
     def _first_round_never_ran(
         self, action: ActionView, runs: list[InvocationView]
     ) -> tuple[bool, str, str]:
         assert action.ended_at is not None
-        own_errors = [i for i in runs if i.error and not injected(i.error)]
+        own_errors = [
+            i
+            for i in runs
+            if i.error and not injected(i.error) and not self.cut_while_faulted(i)
+        ]
         if own_errors:
             return (
                 False,
