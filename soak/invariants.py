@@ -489,8 +489,7 @@ class _Context:
             return False
         last = calls[-1]
         return any(
-            f.operation == last.operation and f.at >= last.at - TOLERANCE
-            for f in self.data.faults
+            f.operation == last.operation and f.at >= last.at - TOLERANCE for f in self.data.faults
         )
 
     def _first_round_never_ran(
@@ -498,9 +497,7 @@ class _Context:
     ) -> tuple[bool, str, str]:
         assert action.ended_at is not None
         own_errors = [
-            i
-            for i in runs
-            if i.error and not injected(i.error) and not self.cut_while_faulted(i)
+            i for i in runs if i.error and not injected(i.error) and not self.cut_while_faulted(i)
         ]
         if own_errors:
             return (
