@@ -103,6 +103,29 @@ def test_standalone_task_under_stop_is_stopped_after_grace(sandbox: SandboxFacto
     assert desc["lastStatus"] == "STOPPED"
 
 
+def test_a_first_round_without_a_scaling_activity_still_applies_the_standalone_policy(
+    sandbox: SandboxFactory,
+) -> None:
+    """No grace and no scaling activity to read (Auto Scaling has no record within the pages
+    the Lambda reads): the first round counts the hold from now, as it built it itself, and
+    stops the standalone task; it does not refuse its own start as unverified."""
+    from local_aws import autoscaling
+
+    sb = sandbox(lambda_env={"STANDALONE_TASKS": "stop", "STANDALONE_GRACE_SECONDS": "0"})
+    asg = _cluster(sb, instances=2)
+    [victim] = sb.scale_in_candidates(asg, 1)
+    task = sb.run_standalone("c1", "batch", victim)  # never exits by itself
+    sb.settle()
+    sb.deploy()
+    sb.scale_in(asg, 1)
+    autoscaling.drop_activities(victim)
+    report = sb.run()
+    assert report.all_completed and report.lost_tasks == []
+    assert not [i.error for i in sb.runtime.invocations if i.error]
+    desc = sb.client("ecs").describe_tasks(cluster="c1", tasks=[task])["tasks"][0]
+    assert desc["lastStatus"] == "STOPPED"
+
+
 def test_daemon_tasks_only_stop_last_and_complete(sandbox: SandboxFactory) -> None:
     sb = sandbox()
     asg = _cluster(sb, instances=2)

@@ -136,7 +136,16 @@ def first_round(request: LifecycleRequest, settings: Settings, now: datetime) ->
         update={"retry": retry_policy(state, settings), "round_id": uuid.uuid4().hex}
     )
     observation, state = _observe(state, instance, held=True if hook else None, write=write)
-    plan = _verified(decide(state, observation, now, settings), state, observation, now, settings)
+    # This round built the hold start itself, from AWS's record or from now where AWS has none:
+    # nothing passed in to check it against.
+    plan = _verified(
+        decide(state, observation, now, settings),
+        state,
+        observation,
+        now,
+        settings,
+        hold_start_known=True,
+    )
     if request.dry_run:
         planned = ["record lifecycle heartbeat"] if hook else []
         for write_ in plan.writes:
@@ -295,7 +304,13 @@ def _observe(
 
 
 def _verified(
-    plan: Plan, state: DrainState, observation: Observation, now: datetime, settings: Settings
+    plan: Plan,
+    state: DrainState,
+    observation: Observation,
+    now: datetime,
+    settings: Settings,
+    *,
+    hold_start_known: bool = False,
 ) -> Plan:
     """Check what a destructive step rests on against AWS's own record, and decide again."""
     if not plan.rests_on or state.dry_run:
@@ -306,7 +321,7 @@ def _verified(
         listing = ecs.list_unstopped_tasks(state.cluster, instance, {})
         state = state.model_copy(update={"service_strategies": listing.strategies})
         observation = replace(observation, tasks=listing.tasks)
-    if "hold_start" in plan.rests_on:
+    if "hold_start" in plan.rests_on and not hold_start_known:
         state = _verified_hold_start(state, instance, now)
     if "agent_lost_since" in plan.rests_on:
         record = instance.drain_record if instance else None
