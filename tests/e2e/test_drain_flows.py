@@ -86,14 +86,20 @@ def test_standalone_task_under_wait_holds_until_it_exits(sandbox: SandboxFactory
     assert desc["stoppedReason"] == "Essential container in task exited"
 
 
-def test_standalone_task_under_stop_is_stopped_after_grace(sandbox: SandboxFactory) -> None:
-    sb = sandbox(lambda_env={"STANDALONE_TASKS": "stop", "STANDALONE_GRACE_SECONDS": "300"})
+def _scale_in_with_a_standalone_task(sb: Sandbox) -> tuple[str, str]:
+    """Two instances; a standalone task that never exits by itself on the one scaled in."""
     asg = _cluster(sb, instances=2)
     [victim] = sb.scale_in_candidates(asg, 1)
-    task = sb.run_standalone("c1", "batch", victim)  # never exits by itself
+    task = sb.run_standalone("c1", "batch", victim)
     sb.settle()
     sb.deploy()
     sb.scale_in(asg, 1)
+    return victim, task
+
+
+def test_standalone_task_under_stop_is_stopped_after_grace(sandbox: SandboxFactory) -> None:
+    sb = sandbox(lambda_env={"STANDALONE_TASKS": "stop", "STANDALONE_GRACE_SECONDS": "300"})
+    _victim, task = _scale_in_with_a_standalone_task(sb)
     report = sb.run()
     assert report.all_completed and report.lost_tasks == []
     assert report.calls["ecs:StopTask"] == 1
@@ -112,12 +118,7 @@ def test_a_first_round_without_a_scaling_activity_still_applies_the_standalone_p
     from local_aws import autoscaling
 
     sb = sandbox(lambda_env={"STANDALONE_TASKS": "stop", "STANDALONE_GRACE_SECONDS": "0"})
-    asg = _cluster(sb, instances=2)
-    [victim] = sb.scale_in_candidates(asg, 1)
-    task = sb.run_standalone("c1", "batch", victim)  # never exits by itself
-    sb.settle()
-    sb.deploy()
-    sb.scale_in(asg, 1)
+    victim, task = _scale_in_with_a_standalone_task(sb)
     autoscaling.drop_activities(victim)
     report = sb.run()
     assert report.all_completed and report.lost_tasks == []
