@@ -1,24 +1,28 @@
 """A burst of scale-ins under AWS's API rate limits, on the local sandbox.
 
-    python -m benchmarks.burst                   # small: 100 instances, bursts of 10 and 50
-    python -m benchmarks.burst --full            # 1,000 instances: bursts of 100 and 200;
-                                                 # 2,000 instances: a burst of 1,000
-    python -m benchmarks.burst --cluster 1000 --burst 200 [--tasks-per-instance 10]
-        [--seed 7] [--asg-bucket 40/10] [--ecs-read 100/20] [--no-limits]
+    python -m benchmarks.burst                   # small: 100 instances (500 tasks), bursts of 10
+                                                 # and 50
+    python -m benchmarks.burst --full            # 1,000 instances running 10,000 tasks: bursts
+                                                 # of 100 and 200; 2,000 instances running the
+                                                 # same 10,000 tasks: a burst of 1,000
+    python -m benchmarks.burst --cluster 1000 --burst 200 [--tasks 10000] [--seed 7]
+        [--asg-bucket 40/10] [--ecs-read 100/20] [--no-limits]
 
 Each run builds a fresh Sandbox with AWS's documented rate limits on (`local_aws.rate_limits`:
 ECS's token buckets per action category, Step Functions' StartExecution / DescribeExecution /
 state-transition quotas, an assumed Auto Scaling bucket, Lambda concurrency): an ECS cluster of
 ``--cluster`` container instances in one Auto Scaling group with the termination hook, running
-``--tasks-per-instance`` tasks on each (replica services of 200 tasks each, min 100% / max 200%,
-plus one daemon service: one task per instance). The drain Lambda, its state machine and its
+``--tasks`` tasks (default 10 per instance): one daemon task per instance, the rest in replica
+services of 200 tasks each (min 100% / max 200%). The drain Lambda, its state machine and its
 EventBridge rules are what the CDK app synthesizes (`local_aws.template`), reserved concurrency
 included. The group is scaled in by ``--burst`` instances at once, and the run goes on until
 every lifecycle action has ended.
 
-A burst of K instances needs somewhere for their tasks to go: the cluster is at least 2 x K
-instances (``--cluster`` is raised to that, and said so), so the 1,000-instance burst runs on a
-2,000-instance cluster with the same density of tasks.
+A burst needs somewhere for its tasks to go: with min 100%, ECS stops a drained task only once
+its replacement runs elsewhere. A run whose replica tasks would not fit on the instances left
+after the burst is refused before the scale-in (it would only show the deadline policy): the
+1,000-instance burst runs on 2,000 instances with the issue's 10,000 tasks, which fit on the
+1,000 left.
 
 Printed per run: how every lifecycle action ended; lost tasks, failed executions, Lambda events
 given up; Lambda invocations, throttled runs, peak concurrency; the Lambda's calls and attempts
@@ -53,8 +57,16 @@ TASKS_PER_SERVICE = 200
 # ASSUMED: how long one HTTP attempt to an AWS API takes (AWS publishes no figure); it is what
 # makes a Lambda run last, so what concurrency and the buckets act on.
 CALL_LATENCY_SECONDS = 0.05
-SMALL = {"clusters": [100], "bursts": [10, 50]}
-FULL = {"clusters": [1000, 1000, 2000], "bursts": [100, 200, 1000]}
+TASKS_PER_INSTANCE = 10  # the issue's density: 10,000 tasks on 1,000 instances
+# (cluster, burst, tasks) per run.
+SMALL = [(100, 10, 500), (100, 50, 500)]
+FULL = [(1000, 100, 10000), (1000, 200, 10000), (2000, 1000, 10000)]
+APP_CPU, APP_MEMORY = 256, 512  # `Sandbox.register_task_definition` defaults
+DAEMON_CPU, DAEMON_MEMORY = 64, 128
+
+
+class BurstDoesNotFit(ValueError):
+    """The replica tasks would not fit on the instances left after the burst."""
 
 
 @dataclass
@@ -126,33 +138,46 @@ def run_burst(
     cluster: int,
     burst: int,
     *,
-    tasks_per_instance: int = 10,
+    tasks: int | None = None,
     seed: int = 7,
     limits: RateLimits | None = None,
     reserved_concurrency: int | None = None,
     lambda_env: dict[str, str] | None = None,
     function_timeout: int | None = None,
 ) -> BurstRun:
-    """Build the cluster, scale in by ``burst`` at once, drain; measure."""
-    notes = []
-    if cluster < 2 * burst:
-        notes.append(f"cluster raised from {cluster} to {2 * burst} instances (2 x the burst)")
-        cluster = 2 * burst
-    replicas = tasks_per_instance - 1  # one daemon task per instance
-    services = max(1, round(cluster * replicas / TASKS_PER_SERVICE))
+    """Build the cluster, scale in by ``burst`` at once, drain; measure.
+
+    Raises BurstDoesNotFit (before any scale-in) when the replica tasks would not fit on the
+    instances left after the burst."""
+    notes: list[str] = []
+    if burst >= cluster:
+        raise BurstDoesNotFit(f"a burst of {burst} leaves none of {cluster} instances")
+    total = tasks if tasks is not None else TASKS_PER_INSTANCE * cluster
+    replicas = total - cluster  # one daemon task per instance
+    if replicas < 1:
+        raise BurstDoesNotFit(f"{total} tasks on {cluster} instances: need more than one each")
+    services = max(1, round(replicas / TASKS_PER_SERVICE))
     heartbeat = hook_heartbeat_timeout()
     wall0 = time.monotonic()
     with Sandbox(seed=seed, rate_limits=limits, lambda_env=lambda_env) as sb:
         asg = sb.add_cluster(CLUSTER, instances=cluster, heartbeat_timeout=heartbeat)
-        sb.register_task_definition("app")
-        sb.register_task_definition("agent", cpu=64, memory=128)
-        per_service = [cluster * replicas // services] * services
-        per_service[0] += cluster * replicas - sum(per_service)
+        sb.register_task_definition("app", cpu=APP_CPU, memory=APP_MEMORY)
+        sb.register_task_definition("agent", cpu=DAEMON_CPU, memory=DAEMON_MEMORY)
+        per_service = [replicas // services] * services
+        per_service[0] += replicas - sum(per_service)
         for i, desired in enumerate(per_service):
             sb.create_service(CLUSTER, f"svc{i:03d}", "app", desired, maximum_percent=200)
         sb.create_service(CLUSTER, "agent", "agent", daemon=True)
         sb.settle()
-        tasks = sum(len(t) for t in sb.sim.backend.tasks.values())
+        placed = sum(len(t) for t in sb.sim.backend.tasks.values())
+        if placed != total:
+            raise BurstDoesNotFit(f"only {placed} of {total} tasks fit on {cluster} instances")
+        room = _replica_room(sb)
+        if (cluster - burst) * room < replicas:
+            raise BurstDoesNotFit(
+                f"{replicas} replica tasks do not fit on the {cluster - burst} instances left "
+                f"after the burst ({room} each): fewer --tasks or a larger --cluster"
+            )
         sb.deploy()
         definition = sb.definition
         reserved, source = definition.reserved_concurrency, "the CDK app"
@@ -216,7 +241,7 @@ def run_burst(
         return BurstRun(
             cluster=cluster,
             burst=burst,
-            tasks=tasks,
+            tasks=placed,
             services=services + 1,
             seed=seed,
             reserved_concurrency=reserved,
@@ -250,6 +275,17 @@ def run_burst(
             wall_seconds=wall,
             notes=notes,
         )
+
+
+def _replica_room(sb: Sandbox) -> int:
+    """Replica tasks one container instance holds beside its daemon task."""
+    cis = next(iter(sb.sim.backend.container_instances.values()))
+    instance = next(iter(cis.values()))
+    resources = {r["name"]: r["integerValue"] for r in instance.registered_resources}
+    return min(
+        (resources["CPU"] - DAEMON_CPU) // APP_CPU,
+        (resources["MEMORY"] - DAEMON_MEMORY) // APP_MEMORY,
+    )
 
 
 def hook_heartbeat_timeout() -> int:
@@ -362,7 +398,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="the issue's sizes (long)")
     parser.add_argument("--cluster", type=_ints, help="container instances (one per burst)")
     parser.add_argument("--burst", type=_ints, help="instances scaled in at once")
-    parser.add_argument("--tasks-per-instance", type=int, default=10)
+    parser.add_argument(
+        "--tasks",
+        type=_ints,
+        help=f"tasks in the cluster, one per burst or one for all "
+        f"(default {TASKS_PER_INSTANCE} per instance)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--asg-bucket",
@@ -397,30 +438,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     sizes = FULL if args.full else SMALL
-    bursts = args.burst or sizes["bursts"]
-    clusters = args.cluster or (sizes["clusters"] if not args.burst else [max(bursts) * 2])
-    if len(clusters) == 1:
-        clusters = clusters * len(bursts)
-    if len(clusters) != len(bursts):
-        parser.error("give one --cluster, or one per --burst")
-    if args.tasks_per_instance < 2:
-        parser.error("--tasks-per-instance must be at least 2 (one is the daemon's)")
+    if args.burst or args.cluster or args.tasks:
+        bursts = args.burst or [burst for _, burst, _ in sizes]
+        clusters = args.cluster or [max(bursts) * 2]
+        if len(clusters) == 1:
+            clusters = clusters * len(bursts)
+        tasks: list[int | None] = list(args.tasks or [None])
+        if len(tasks) == 1:
+            tasks = tasks * len(bursts)
+        if len(clusters) != len(bursts) or len(tasks) != len(bursts):
+            parser.error("give one --cluster (and --tasks), or one per --burst")
+        runs_asked = list(zip(clusters, bursts, tasks, strict=True))
+    else:
+        runs_asked = list(sizes)
     limits = limits_for(args)
 
     wall0 = time.monotonic()
     print("burst: scale-ins at once under AWS's API rate limits, on the local sandbox", flush=True)
     runs = []
-    for cluster, burst in zip(clusters, bursts, strict=True):
-        run = run_burst(
-            cluster,
-            burst,
-            tasks_per_instance=args.tasks_per_instance,
-            seed=args.seed,
-            limits=limits,
-            reserved_concurrency=args.reserved_concurrency,
-            lambda_env=dict(item.split("=", 1) for item in args.lambda_env),
-            function_timeout=args.function_timeout,
-        )
+    for cluster, burst, task_count in runs_asked:
+        try:
+            run = run_burst(
+                cluster,
+                burst,
+                tasks=task_count,
+                seed=args.seed,
+                limits=limits,
+                reserved_concurrency=args.reserved_concurrency,
+                lambda_env=dict(item.split("=", 1) for item in args.lambda_env),
+                function_timeout=args.function_timeout,
+            )
+        except BurstDoesNotFit as exc:
+            parser.error(f"burst of {burst} on {cluster} instances: {exc}")
         runs.append(run)
         print()
         print(describe(run, limits), flush=True)

@@ -84,6 +84,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.program import program
 from moto.stepfunctions.parser.asl.component.state import state as state_module
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
@@ -595,7 +596,26 @@ def install() -> None:
     _install_time()
     _install_executions()
     _install_errors()
+    execute_state.Thread = _ExecutionTaskThread  # type: ignore[attr-defined, misc]
     _installed = True
+
+
+class _ExecutionTaskThread(threading.Thread):
+    """moto runs each Task state's work (a lambda:invoke, an aws-sdk call) in a thread of its
+    own while the execution's thread waits for it. That thread acts for the execution: it
+    parks on the virtual clock under the execution's key, so a Lambda run invoked by the state
+    machine spends virtual time on its calls' latency and botocore's back-offs, as an
+    asynchronous run does (without the key those waits were skipped: instant retries)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._execution_key = current_key()
+        self._execution_env = getattr(_local, "env", None)
+
+    def run(self) -> None:
+        _local.key = self._execution_key
+        _local.env = self._execution_env
+        super().run()
 
 
 def _install_time() -> None:

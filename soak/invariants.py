@@ -37,7 +37,9 @@ seconds (ECS attribute values), so a time it derives may be up to a second befor
   its action waits gets the action completed within RELEASE_WITHIN_SECONDS (60 s) of its end,
   unless injected faults hit that release (then never_stuck judges the end). A loop whose polls
   fail keeps going until ERROR_RELEASE_SECONDS of failures and no longer than the ASL allows:
-  ERROR_RELEASE_SECONDS + one retry wait + the PollDrain task's own retries on each cycle.
+  ERROR_RELEASE_SECONDS + one retry wait + one failing poll (at most the function's timeout: the
+  Lambda times the run of failures and gives up on the first poll failing past it) + the
+  PollDrain task's own retries on each cycle.
 - bounded_calls: the Lambda's AWS calls in one run stay within a ceiling derived from the
   product's code (`call_ceiling`), per operation and in total.
 - stop_policy: every StopTask of ours follows the settings: a standalone task under
@@ -853,6 +855,10 @@ class _Context:
     # --- errors_release ---------------------------------------------------------------------
 
     def errors_release(self) -> list[Violation]:
+        # A failing poll lasts up to the function's Timeout (botocore's back-off runs in it).
+        # Imported here: the construct's package loads the CDK.
+        from ecs_drain_hook.timing import LAMBDA_TIMEOUT_SECONDS
+
         out = []
         ers = self.t.error_release_seconds
         for token, executions in self.executions_of.items():
@@ -862,7 +868,11 @@ class _Context:
             wait = min(ERROR_RETRY_SECONDS, max(1, action.heartbeat_timeout // 2))
             cycles = math.ceil(ers / wait) + 1
             longest = timedelta(
-                seconds=ers + wait + cycles * POLL_TASK_RETRY_SECONDS + DELIVERY_SLACK_SECONDS
+                seconds=ers
+                + wait
+                + LAMBDA_TIMEOUT_SECONDS
+                + cycles * POLL_TASK_RETRY_SECONDS
+                + DELIVERY_SLACK_SECONDS
             )
             for execution in executions:
                 for first, last, _clean in self.failure_streaks(execution):

@@ -69,7 +69,7 @@ def _dispatch(event: Any) -> dict[str, Any]:
             _log_keys(state, "poll")
             if state.done:  # a finished state passed back again: nothing left to do
                 return state.model_dump(mode="json")
-            result = drain_flow.poll(state, current, now)
+            result = drain_flow.poll_or_give_up(state, current, now)
         else:
             assert isinstance(request, LifecycleRequest)
             logger.append_keys(

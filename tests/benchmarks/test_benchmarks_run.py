@@ -58,7 +58,7 @@ def test_release_prints_its_table() -> None:
 
 
 def test_burst_prints_its_report() -> None:
-    text = _run("benchmarks.burst", "--cluster", "6", "--burst", "2", "--tasks-per-instance", "3")
+    text = _run("benchmarks.burst", "--cluster", "6", "--burst", "2", "--tasks", "18")
     assert "burst of 2 on 6 instances" in text
     assert "throttled attempts:" in text
     assert "release latency (last task STOPPED -> CompleteLifecycleAction)" in text

@@ -15,7 +15,12 @@ from drain_hook.adapters import autoscaling as autoscaling_adapter
 from drain_hook.adapters import clients
 from drain_hook.adapters import ecs as ecs_adapter
 from drain_hook.adapters import stepfunctions as sfn_adapter
-from drain_hook.adapters.errors import ClusterNotFound, PermanentAwsError, TransientAwsError
+from drain_hook.adapters.errors import (
+    ClusterNotFound,
+    ErrorsOutlastedRelease,
+    PermanentAwsError,
+    TransientAwsError,
+)
 from tests.drain_lambda.conftest import FakeContext
 from tests.drain_lambda.sample_events import eventbridge
 
@@ -250,6 +255,48 @@ def test_throttling_beyond_retries_is_a_transient_error_and_writes_nothing(stubs
     )
     with pytest.raises(TransientAwsError, match="ThrottlingException"):
         invoke(lifecycle_event())
+
+
+def _failing_poll(stubs: Stubs, failing_since: str) -> dict[str, Any]:
+    """A poll state whose polls have been failing since ``failing_since`` (the state machine's
+    `$$.State.EnteredTime` format), and Auto Scaling throttling this poll too."""
+    stubs.autoscaling.add_client_error(
+        "describe_auto_scaling_instances",
+        service_error_code="Throttling",
+        service_message="Rate exceeded",
+        http_status_code=400,
+    )
+    retry = {
+        "wait_seconds": 60,
+        "release_after_seconds": 900,
+        "failed_seconds": 300,
+        "failing_since": failing_since,
+    }
+    return _waiting_state(started_at=NOW - timedelta(seconds=2000), retry=retry)
+
+
+def test_a_poll_failing_past_the_release_time_by_the_clock_ends_the_loop(stubs):
+    """The state machine counted 300 s of retry waits, but the clock says polls have failed for
+    950 s (each failing poll spent its own time in botocore's back-off): past the release."""
+    with pytest.raises(ErrorsOutlastedRelease, match="failed for 950 s"):
+        invoke(_failing_poll(stubs, "2025-01-06T08:44:10.000Z"))
+
+
+def test_a_poll_failing_within_the_release_time_is_retried(stubs):
+    with pytest.raises(TransientAwsError, match="Throttling"):
+        invoke(_failing_poll(stubs, "2025-01-06T08:51:40.000Z"))  # 500 s ago
+
+
+@pytest.mark.parametrize(
+    "failing_since",
+    ["2025-01-06T08:20:00Z", "2025-01-06T09:10:00Z", "yesterday"],
+    ids=["before-the-hold", "in-the-future", "not-a-time"],
+)
+def test_a_failure_time_that_cannot_be_true_does_not_end_the_loop(stubs, failing_since):
+    """A failing_since before the hold began, after now, or unreadable (a state edited by
+    hand) doesn't shorten the hold: the state machine's own count still applies."""
+    with pytest.raises(TransientAwsError):
+        invoke(_failing_poll(stubs, failing_since))
 
 
 def test_access_denied_is_a_permanent_error(stubs):

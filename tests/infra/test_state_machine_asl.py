@@ -379,7 +379,8 @@ def test_a_transient_failure_waits_heartbeats_and_polls_again() -> None:
         "ChooseWait",
         "WaitBeforePoll",
         "PollDrain",
-        "CountFailure",
+        "FailingSinceKnown",
+        "CountFirstFailure",
         "KeepTrying",
         "DeadlineCountKnown",
         "DeadlineCountIsNumber",
@@ -419,6 +420,39 @@ def test_the_retry_poll_carries_the_failure_record() -> None:
     assert retry["failed_at"].startswith("2026-01-15T10:00:15")  # after the first Wait
 
 
+def test_a_run_of_failures_keeps_the_time_of_its_first() -> None:
+    """failing_since is the first failure's time, kept through later failures (the Lambda
+    times the run of failures from it); a poll that succeeds starts a new run."""
+    payloads: list[dict[str, Any]] = []
+
+    def service(resource: str, parameters: dict[str, Any]) -> Any:
+        if resource == HEARTBEAT:
+            return {}
+        payloads.append(parameters["Payload"])
+        if len(payloads) <= 3:
+            raise TaskFailed("TransientAwsError", "throttled")
+        return {"Payload": SAMPLE_COMPLETED}
+
+    status, visited, _, _ = run(DEFINITION, SAMPLE_DRAINING, service)
+    assert status == "SUCCEEDED"
+    assert not SAMPLE_DRAINING["retry"].get("failing_since")
+    since = [p["retry"]["failing_since"] for p in payloads[1:]]
+    assert since[0].startswith("2026-01-15T10:00:15")  # the first failure
+    assert since == [since[0]] * 3
+    assert [p["retry"]["failed_at"] for p in payloads[1:]] != since  # the latest failure moves
+    assert visited.count("CountFirstFailure") == 1 and visited.count("CountFailure") == 2
+
+
+def test_the_lambda_saying_failures_outlasted_the_release_fails_the_loop_at_once() -> None:
+    """The Lambda timed the run of failures past ERROR_RELEASE_SECONDS: no retry, no wait."""
+    outputs = iter([TaskFailed("ErrorsOutlastedRelease", "polls have failed for 960 s")])
+    status, visited, output, calls = run(DEFINITION, SAMPLE_DRAINING, lambda_service(outputs, []))
+    assert status == "FAILED"
+    assert output["Error"] == "ErrorsOutlastedRelease"
+    assert visited[-2:] == ["PollDrain", "ErrorsOutlastedRelease"]
+    assert invokes(calls) == 1
+
+
 def test_failures_longer_than_the_release_time_fail_the_loop() -> None:
     """900 s of failures at 60 s a retry: the 16th failure passes the limit."""
     heartbeats: list[dict[str, Any]] = []
@@ -448,7 +482,8 @@ def test_the_deadline_passing_while_polls_fail_fails_the_loop() -> None:
     assert status == "FAILED"
     assert output["Error"] == "DeadlinePassedWhileFailing"
     assert visited.count("HeartbeatWhileFailing") == 2
-    assert visited.count("CountFailure") == 3
+    assert visited.count("CountFirstFailure") == 1
+    assert visited.count("CountFailure") == 2
 
 
 @pytest.mark.parametrize("count", ["absent", None])

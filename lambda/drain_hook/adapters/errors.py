@@ -32,6 +32,11 @@ class TransientAwsError(RuntimeError):
     """An AWS call failed for a reason that may pass (throttling, 5xx, timeouts)."""
 
 
+class ErrorsOutlastedRelease(RuntimeError):
+    """A poll failed, and polls have been failing for ERROR_RELEASE_SECONDS: the loop ends and
+    its end releases the instance (the state machine's state of the same name)."""
+
+
 class PermanentAwsError(RuntimeError):
     """An AWS call failed for a reason retrying can't fix (e.g. access denied)."""
 

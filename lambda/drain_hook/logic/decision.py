@@ -135,6 +135,22 @@ def retry_policy(state: DrainState, settings: Settings) -> RetryPolicy:
     return RetryPolicy(wait_seconds=wait, release_after_seconds=settings.error_release_seconds)
 
 
+def failing_for_seconds(state: DrainState, now: datetime) -> float | None:
+    """How long polls have been failing, by the clock: from the first failed poll's time the
+    state machine recorded, to now. None when unknown, or when that time is not between the
+    hold's start and now (a state edited by hand doesn't get to shorten the hold)."""
+    retry = state.retry
+    if retry is None or not retry.failing_since:
+        return None
+    try:
+        since = datetime.fromisoformat(retry.failing_since)
+    except ValueError:
+        return None
+    if since.tzinfo is None or not state.started_at <= since <= now:
+        return None
+    return (now - since).total_seconds()
+
+
 def count_tasks(tasks: tuple[TaskView, ...]) -> TaskCounts:
     counts = {"service": 0, "daemon": 0, "standalone": 0}
     for task in tasks:

@@ -14,7 +14,9 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from drain_hook import clock
 from drain_hook.adapters import autoscaling, ecs, stepfunctions
+from drain_hook.adapters.errors import ErrorsOutlastedRelease, TransientAwsError, classified
 from drain_hook.logic import outcomes
 from drain_hook.logic.decision import (
     DRAINABLE_STATUSES,
@@ -22,6 +24,7 @@ from drain_hook.logic.decision import (
     Plan,
     deadline_for,
     decide,
+    failing_for_seconds,
     retry_policy,
 )
 from drain_hook.models.observations import (
@@ -159,6 +162,30 @@ def first_round(request: LifecycleRequest, settings: Settings, now: datetime) ->
     if others and result.action != "duplicate":
         outcomes.other_hooks(request.asg_name or "", [h.name for h in others])
     return result
+
+
+def poll_or_give_up(state: DrainState, settings: Settings, now: datetime) -> DrainState:
+    """A poll; when it fails for a reason that may pass and polls have been failing for the
+    release time by the clock, ErrorsOutlastedRelease instead, which ends the loop.
+
+    The state machine also counts its retry waits against the release time, but a failing poll
+    itself takes time (botocore's back-off, up to the function's timeout) that only a clock
+    sees: without this, an outage would hold the instance up to three times as long."""
+    try:
+        with classified():
+            return poll(state, settings, now)
+    except TransientAwsError as error:
+        failing = failing_for_seconds(state, clock.utc_now())
+        if (
+            state.retry is not None
+            and failing is not None
+            and failing >= state.retry.release_after_seconds
+        ):
+            raise ErrorsOutlastedRelease(
+                f"polls have failed for {failing:.0f} s (release after "
+                f"{state.retry.release_after_seconds} s), the last with: {error}"
+            ) from error
+        raise
 
 
 def poll(state: DrainState, settings: Settings, now: datetime) -> DrainState:

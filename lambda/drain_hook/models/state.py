@@ -69,8 +69,9 @@ class TaskCounts(BaseModel):
 class RetryPolicy(BaseModel):
     """What the state machine reads when a poll fails (it never decides anything else).
 
-    failed_seconds, last_error and failed_at are written by the state machine while polls fail;
-    a poll that succeeds starts again from zero.
+    failed_seconds, last_error, failed_at and failing_since (when the first of the failing polls
+    failed, `$$.State.EnteredTime`) are written by the state machine while polls fail; a poll
+    that succeeds starts again from zero.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -80,6 +81,7 @@ class RetryPolicy(BaseModel):
     failed_seconds: StrictInt = Field(default=0, ge=0)
     last_error: dict[str, Any] | None = None
     failed_at: StrictStr | None = None
+    failing_since: StrictStr | None = None
 
 
 class HeartbeatPlan(BaseModel):
