@@ -140,7 +140,11 @@ class TimeKeeper:
     def __init__(self, clock: VirtualClock, seed: int = 0) -> None:
         self.clock = clock
         self.seed = seed
-        self._cond = threading.Condition()
+        # One lock; the loop waits on `_cond` for the busy count, and each parked thread on a
+        # condition of its own over the same lock, so a wake-up wakes one thread, not all of
+        # them (a burst parks a thousand Lambda runs at once).
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._busy = 0
         self._seq = 0
         self._sleepers: dict[int, dict[str, Any]] = {}  # seq -> entry
@@ -197,13 +201,14 @@ class TimeKeeper:
             if env is not None and not env.is_running():
                 return  # stopped or timed out already: don't start waiting
             self._seq += 1
-            entry = {"when": when, "seq": self._seq, "woken": False, "env": env}
+            wakeup = threading.Condition(self._lock)
+            entry = {"when": when, "seq": self._seq, "woken": False, "env": env, "cond": wakeup}
             self._sleepers[self._seq] = entry
             heapq.heappush(self._heap, (when, self._order(key, when), self._seq))
             self._busy -= 1
             self._cond.notify_all()
             while not entry["woken"]:
-                self._cond.wait()
+                wakeup.wait()
             # wake_one() / interrupt() counted this thread busy again before waking it.
 
     def interrupt(self, env: Any) -> int:
@@ -214,6 +219,7 @@ class TimeKeeper:
                 del self._sleepers[entry["seq"]]  # its heap item is skipped when it surfaces
                 entry["woken"] = True
                 self._busy += 1
+                entry["cond"].notify()
             if mine:
                 self._cond.notify_all()
             return len(mine)
@@ -261,6 +267,7 @@ class TimeKeeper:
         entry = self._sleepers.pop(seq)
         entry["woken"] = True
         self._busy += 1
+        entry["cond"].notify()
 
     def wake_one(self) -> int:
         """Apply due execution timeouts, then wake the earliest due sleeper; how many woke."""
