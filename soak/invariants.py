@@ -302,11 +302,22 @@ class _Context:
             elif event.type in ("TaskFailed", "TaskTimedOut"):
                 first = first or event.at
                 last = event.at
-                clean = clean and _history_injected(event)
+                clean = clean and (_history_injected(event) or self._timed_out_while_faulted(event))
         if first is not None:
             end = execution.stopped_at or self.data.end
             streaks.append((first, end, clean))
         return streaks
+
+    def _timed_out_while_faulted(self, event: HistoryEvent) -> bool:
+        """A poll that failed because the run hit the function's timeout while botocore was
+        still retrying injected faults (`cut_while_faulted`): the faults' doing."""
+        if event.error != "Sandbox.Timedout" or not event.cause:
+            return False
+        for run in self.data.invocations:
+            error = run.error or ""
+            if error.startswith("Sandbox.Timedout") and error.split(": ", 1)[-1] in event.cause:
+                return self.cut_while_faulted(run)
+        return False
 
     def ended_by_errors(self, execution: ExecutionView) -> bool:
         """The loop ended because its polls failed, by injected faults only, for at least

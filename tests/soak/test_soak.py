@@ -52,6 +52,20 @@ def test_the_fast_soak_keeps_every_invariant() -> None:
     assert not violations, report
 
 
+def test_polls_cut_by_the_timeout_while_faults_throttle_them_are_the_faults_doing() -> None:
+    """Seed 208 (full): Auto Scaling throttled for 6 minutes, ERROR_RELEASE_SECONDS=60, 20
+    attempts: the polls run into the function's timeout while botocore retries, the loop ends
+    ErrorsOutlastedRelease and its release loses a standalone task, by the error-release rule."""
+    outcome = run_scenario(generate(208, "full"))
+    assert not outcome.violations, [v.line(outcome.data.start) for v in outcome.violations]
+    failed = [e for e in outcome.data.executions if e.status == "FAILED"]
+    assert failed and all(e.error == "ErrorsOutlastedRelease" for e in failed)
+    timeouts = [
+        h for e in failed for h in e.history if (h.error or "").startswith("Sandbox.Timedout")
+    ]
+    assert timeouts
+
+
 def test_a_replay_repeats_the_run() -> None:
     def fingerprint(outcome: Outcome) -> tuple[object, ...]:
         data = outcome.data
