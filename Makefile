@@ -41,7 +41,7 @@ demo: $(STAMP)
 	ECS_DRAIN_HOOK_PROGRESS=1 $(BIN)/python -m local_aws.demo $(DEMO_ARGS)
 
 # Benchmarks print figures and assert nothing about time (BENCH_ARGS="--quick" for a short run).
-# The burst runs the sizes of issue 8 (long: BURST_ARGS= for the small size, ~2 min).
+# The burst runs the sizes of issue 8 (long: BURST_ARGS= for the small size, ~30 s).
 BURST_ARGS ?= --full
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.cold_start
