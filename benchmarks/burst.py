@@ -25,7 +25,9 @@ after the burst is refused before the scale-in (it would only show the deadline 
 1,000 left.
 
 Printed per run: how every lifecycle action ended; lost tasks, failed executions, Lambda events
-given up; Lambda invocations, throttled runs, peak concurrency; the Lambda's calls and attempts
+given up; how long lifecycle events waited in the intake queue before their first round (p50 /
+p95 / max), how many were taken again after a failed round or moved to the dead-letter queue;
+Lambda invocations, throttled runs, peak concurrency; the Lambda's calls and attempts
 per instance; throttled attempts by operation (every caller in the account: the Lambda and the
 state machine); delayed state transitions; release latency p50 / p95 / max (virtual seconds from
 the last task on the instance reaching STOPPED to CompleteLifecycleAction) and the longest any
@@ -87,6 +89,10 @@ class BurstRun:
     failed_executions: int
     async_failures: int
     dead_letters: int
+    intake_concurrency: int | None
+    intake_waits: list[float]  # seconds each lifecycle event waited in the intake queue
+    intake_received_again: int  # lifecycle events whose first round ran more than once
+    intake_dead_letters: int
     invocations: int
     function_errors: Counter[str]
     timeouts: int
@@ -238,6 +244,8 @@ def run_burst(
                 latency.append(past)
         ends = [a.ended_at for a in actions if a.ended_at is not None]
         invocations = sb.runtime.invocations
+        intake = sb.intake
+        received = Counter(m for r in intake.receives for m in r.message_ids) if intake else {}
         return BurstRun(
             cluster=cluster,
             burst=burst,
@@ -255,6 +263,10 @@ def run_burst(
             failed_executions=len(report.failed_executions),
             async_failures=len(sb.runtime.async_failures),
             dead_letters=len(sb.bus.dead_letters),
+            intake_concurrency=intake.max_concurrency if intake else None,
+            intake_waits=list(intake.first_wait.values()) if intake else [],
+            intake_received_again=sum(1 for n in received.values() if n > 1),
+            intake_dead_letters=len(intake.dead_lettered) if intake else 0,
             invocations=len(invocations),
             function_errors=Counter(
                 (i.error or "").split(":", 1)[0] for i in invocations if i.error
@@ -335,6 +347,12 @@ def describe(run: BurstRun, limits: RateLimits | None) -> str:
         f"  actions: {ended}; lost tasks {run.lost}; failed executions "
         f"{run.failed_executions}; async events given up {run.async_failures}; DLQ "
         f"{run.dead_letters}",
+        f"  intake queue (maximum concurrency {run.intake_concurrency or 'none'}): lifecycle "
+        f"events waited p50 {percentile(run.intake_waits, 50):.1f} s, "
+        f"p95 {percentile(run.intake_waits, 95):.1f} s, "
+        f"max {max(run.intake_waits, default=0.0):.1f} s before their first round; "
+        f"{run.intake_received_again} taken again after a failed round; "
+        f"{run.intake_dead_letters} moved to the dead-letter queue",
         f"  Lambda: {run.invocations} runs; function errors: {errors} ({run.timeouts} timeouts);"
         f" runs refused: {rejected}; peak concurrency "
         f"{run.peak_concurrency}; environments {run.environments}",

@@ -437,7 +437,8 @@ class EventBus:
 
 
 def moto_rules(region: str, account_id: str, *, same_element: bool = True) -> list[Rule]:
-    """The enabled rules of moto's default bus with a Lambda target, as sandbox `Rule`s."""
+    """The enabled rules of moto's default bus with a Lambda or SQS target, as sandbox `Rule`s
+    (``target_function``: the function's name, or the queue's ARN)."""
     backend = events_backends[account_id][region]
     rules: list[Rule] = []
     for rule in backend.event_buses["default"].rules.values():
@@ -446,13 +447,17 @@ def moto_rules(region: str, account_id: str, *, same_element: bool = True) -> li
             continue
         for target in rule.targets:
             arn = target.get("Arn", "")
-            if ":lambda:" not in arn or ":function:" not in arn:
-                continue  # only Lambda targets are delivered in the sandbox
+            if ":lambda:" in arn and ":function:" in arn:
+                destination = arn.split(":function:", 1)[1].split(":")[0]
+            elif arn.startswith("arn:aws:sqs:"):
+                destination = arn  # a queue: the sandbox's deliver callback sends to it
+            else:
+                continue  # only Lambda and SQS targets are delivered in the sandbox
             rules.append(
                 Rule(
                     name=rule.name,
                     pattern=pattern,
-                    target_function=arn.split(":function:", 1)[1].split(":")[0],
+                    target_function=destination,
                     retry_policy=RetryPolicy.from_api(target.get("RetryPolicy")),
                     dead_letter_arn=(target.get("DeadLetterConfig") or {}).get("Arn"),
                     arn=rule.arn,

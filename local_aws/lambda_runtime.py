@@ -351,6 +351,15 @@ class LambdaRuntime:
             response_headers["x-amz-function-error"] = "Unhandled"
         return result.payload
 
+    def run_for_event_source(
+        self, backend: Any, function_name: str, raw: bytes
+    ) -> tuple[str, bytes]:
+        """A synchronous run on behalf of an event source mapping (local_aws.sqs_event_source):
+        its outcome (ok, function_error, throttled, service_error) and the response payload."""
+        fn = backend.get_function(function_name, None)
+        result = self._run(fn, raw, "EventSourceMapping", backend)
+        return result.outcome, result.payload
+
     def _run(self, fn: Any, raw: bytes, invocation_type: str, backend: Any = None) -> _RunResult:
         """One run of the function: rejected (throttle, service error) or the handler's answer."""
         with self._lock:

@@ -10,11 +10,12 @@
         assert report.all_completed and not report.lost_tasks
 
 Pieces (each usable alone, see their modules): `autoscaling` (lifecycle hooks), `ecs_sim` (the
-ECS scheduler), `events` (EventBridge rules, retries and DLQs -> Lambda), `lambda_runtime` (the
-real handler in process, sync and async invocation), `stepfunctions` (the real ASL on virtual
-time), `faults` (call counts and fault injection on the handler's boto3 session), `template`
-(rules, ASL and Lambda settings from the ASL file or a synthesized template), `ecs_query`
-(ListContainerInstances' ec2InstanceId filter, while a Sandbox is open).
+ECS scheduler), `events` (EventBridge rules, retries and DLQs -> Lambda or a queue),
+`sqs_event_source` (the intake queue and the event source mapping that paces the Lambda),
+`lambda_runtime` (the real handler in process, sync and async invocation), `stepfunctions` (the
+real ASL on virtual time), `faults` (call counts and fault injection on the handler's boto3
+session), `template` (rules, ASL and Lambda settings from the ASL file or a synthesized
+template), `ecs_query` (ListContainerInstances' ec2InstanceId filter, while a Sandbox is open).
 
 The loop (`run`): wait until every Step Functions execution is parked in a Wait or done; apply
 what is due now (ECS timers and reconciliation, lifecycle timeouts, event deliveries, waking
@@ -39,6 +40,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.awslambda.utils import get_backend as lambda_backend
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.utils import generate_instance_identity_document
 from moto.moto_api._internal import mock_random
@@ -59,8 +61,9 @@ from local_aws.clock import RealClock, VirtualClock
 from local_aws.ecs_sim import EcsOptions, EcsSimulator, Timings
 from local_aws.events import DeliveryError, EventBus
 from local_aws.faults import FaultRule, Instrument
-from local_aws.lambda_runtime import EnvironmentSession, LambdaRuntime
+from local_aws.lambda_runtime import EnvironmentSession, LambdaRuntime, current_environment
 from local_aws.rate_limits import AccountLimiter, RateLimits
+from local_aws.sqs_event_source import SqsEventSource
 from local_aws.timers import Timers
 
 # The Lambda's package lives in lambda/ (what is deployed); make it importable from a checkout.
@@ -186,6 +189,9 @@ class Sandbox:
         ]
         self._instance_resources: dict[str, tuple[int, int]] = {}
         self.hook_actors: list[other_hooks.EcsManagedDraining | other_hooks.CdkDrainHook] = []
+        # The queue lifecycle events reach the Lambda through, when the template has one.
+        self.intake: SqsEventSource | None = None
+        self._container_caches: dict[Any, dict[str, Any]] = {}
         # Soak conveniences (see the block at the end): off until asked for.
         self._call_log: list[CallRecord] | None = None
         self._fault_log: list[FaultRecord] | None = None
@@ -268,7 +274,7 @@ class Sandbox:
 
     def _patch_lambda_seams(self) -> None:
         from drain_hook import clock as lambda_clock
-        from drain_hook.adapters import clients
+        from drain_hook.adapters import clients, container_cache
 
         self._saved_utc_now = lambda_clock.utc_now
         lambda_clock.utc_now = self.clock.now  # the handler's only source of time
@@ -280,14 +286,19 @@ class Sandbox:
             self.limiter.attach(self.lambda_session, "lambda")
         self.environment_session = EnvironmentSession(self.lambda_session)
         clients.use_session(self.environment_session)  # type: ignore[arg-type]
+        # Each execution environment keeps its own reads, as separate containers do.
+        container_cache.use_store(
+            lambda: self._container_caches.setdefault(current_environment(), {})
+        )
 
     def _unpatch_lambda_seams(self) -> None:
         from drain_hook import clock as lambda_clock
-        from drain_hook.adapters import clients
+        from drain_hook.adapters import clients, container_cache
 
         if self._saved_utc_now is not None:
             lambda_clock.utc_now = self._saved_utc_now
         clients.use_session(None)
+        container_cache.use_store(None)
 
     def _abandon_executions(self) -> None:
         if self.keeper.running == 0:
@@ -386,9 +397,37 @@ class Sandbox:
             definition=definition.definition_for(self.function_arn),
             roleArn=role,
         )
+        if definition.intake is not None:
+            self.intake = self._intake_source(definition.intake)
         for rule in definition.rules_for(self.function_arn, self.state_machine_arn):
             self.put_rule(rule)
         self.definition = definition
+
+    def _intake_source(self, spec: template.IntakeSpec) -> SqsEventSource:
+        """The intake queue and its event source mapping on the drain function."""
+
+        def invoke(function_name: str, payload: bytes) -> tuple[str, bytes]:
+            backend = lambda_backend(self.account_id, self.region)
+            return self.runtime.run_for_event_source(backend, function_name, payload)
+
+        prefix = f"arn:aws:sqs:{self.region}:{self.account_id}"
+        return SqsEventSource(
+            queue_arn=f"{prefix}:{spec.queue}",
+            function_name=FUNCTION_NAME,
+            clock=self.clock,
+            invoke=invoke,
+            batch_size=spec.batch_size,
+            max_concurrency=spec.max_concurrency,
+            visibility_timeout_seconds=spec.visibility_timeout_seconds,
+            max_receive_count=spec.max_receive_count,
+            dead_letter_arn=f"{prefix}:{spec.dead_letter_queue}"
+            if spec.dead_letter_queue
+            else None,
+            report_batch_item_failures=spec.report_batch_item_failures,
+            seed=self.seed,
+            scheduler=self.keeper,
+            dead_letter_sink=lambda arn, body: events.send_to_sqs(arn, body),
+        )
 
     def set_lambda_env(self, **values: str) -> None:
         """Change the function's environment (the next invocation is a cold start)."""
@@ -574,7 +613,11 @@ class Sandbox:
             listener(kind, payload)
 
     def _deliver(self, function: str, event: dict[str, Any]) -> DeliveryError | None:
-        """EventBridge invokes a Lambda target asynchronously; only the call itself can fail."""
+        """EventBridge invokes a Lambda target asynchronously; only the call itself can fail.
+        A queue target (the intake queue) gets the event as its message body."""
+        if self.intake is not None and function == self.intake.queue_arn:
+            self.intake.send(json.dumps(event))
+            return None
         if "lambda-delivery" not in self._clients:
             # One call per delivery attempt: EventBridge's retries are the bus's, not botocore's.
             self._clients["lambda-delivery"] = boto3.client(
@@ -613,6 +656,8 @@ class Sandbox:
         progressed |= self._put_status_events()
         progressed |= self.bus.deliver_due(self._deliver)
         progressed |= self.runtime.run_due()
+        if self.intake is not None:
+            progressed |= self.intake.run_due()
         # Threads just started (executions, Lambda runs) park first: only then is the order of
         # the parked ones complete, and one of them (the earliest due) runs.
         self.keeper.wait_quiet()
@@ -628,6 +673,7 @@ class Sandbox:
             self.bus.next_time(),
             self.runtime.next_time(),
             self.timers.next_time(),
+            self.intake.next_time() if self.intake is not None else None,
         ]
         times += [min(a.heartbeat_deadline, a.global_deadline) for a in self._waiting_actions()]
         if include_ecs:
@@ -654,6 +700,7 @@ class Sandbox:
                 self.keeper.running
                 or self.bus.pending
                 or self.runtime.pending
+                or (self.intake is not None and self.intake.pending)
                 or self._waiting_actions()
             )
             if not busy:
@@ -725,7 +772,10 @@ class Sandbox:
             State="ENABLED" if rule.enabled else "DISABLED",
             Description=rule.description,
         )
-        target: dict[str, Any] = {"Id": "Target0", "Arn": function_arn or self.function_arn}
+        arn = function_arn or self.function_arn
+        if rule.target_queue is not None and self.intake is not None:
+            arn = self.intake.queue_arn
+        target: dict[str, Any] = {"Id": "Target0", "Arn": arn}
         if rule.retry_policy:
             target["RetryPolicy"] = rule.retry_policy
         if rule.dead_letter_arn:

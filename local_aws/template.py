@@ -9,10 +9,13 @@ Two sources, one result (`DrainDefinition`):
   ``cdk.out/*.template.json`` file, or ``aws_cdk.assertions.Template.from_stack(stack).to_json()``).
   Read from it:
 
-  - every ``AWS::Events::Rule`` with a target that is the drain function (`RuleSpec`: name,
-    EventPattern, State, the target's RetryPolicy and DeadLetterConfig), whatever the pattern
-    matches: the lifecycle rule, and any other (ECS container instance state changes, Step
-    Functions execution status changes, ...);
+  - every ``AWS::Events::Rule`` with a target that is the drain function, or a queue the drain
+    function reads (`RuleSpec`: name, EventPattern, State, the target's RetryPolicy and
+    DeadLetterConfig, the queue), whatever the pattern matches: the lifecycle rule, and any
+    other (ECS container instance state changes, Step Functions execution status changes, ...);
+  - the drain function's ``AWS::Lambda::EventSourceMapping`` on an SQS queue (`IntakeSpec`:
+    BatchSize, ScalingConfig.MaximumConcurrency, FunctionResponseTypes, and the queue's
+    VisibilityTimeout and RedrivePolicy);
   - the drain function (the lifecycle rule's target; else the function whose Handler is the
     drain handler; else the only function): its Environment, Timeout, MemorySize,
     ReservedConcurrentExecutions, and its ``AWS::Lambda::EventInvokeConfig``
@@ -63,6 +66,8 @@ class RuleSpec:
     dead_letter_arn: str | None = None
     enabled: bool = True
     description: str = ""
+    # The target is this queue (its sandbox name), which the function reads, not the function.
+    target_queue: str | None = None
 
     @property
     def is_lifecycle(self) -> bool:
@@ -95,6 +100,19 @@ class InvokeConfigSpec:
         return kwargs
 
 
+@dataclass(frozen=True)
+class IntakeSpec:
+    """A queue the drain function reads through an event source mapping."""
+
+    queue: str  # the sandbox's queue name (the template's logical id)
+    batch_size: int = 10
+    max_concurrency: int | None = None
+    report_batch_item_failures: bool = False
+    visibility_timeout_seconds: int = 30
+    max_receive_count: int | None = None
+    dead_letter_queue: str | None = None  # the redrive target's sandbox name
+
+
 @dataclass
 class DrainDefinition:
     """The rules, the state machine definition and the drain function's settings."""
@@ -108,6 +126,7 @@ class DrainDefinition:
     function_timeout: int | None = None
     memory_size: int | None = None
     queues: list[str] = field(default_factory=list)  # SQS queue names the sandbox creates
+    intake: IntakeSpec | None = None
 
     @property
     def rule_pattern(self) -> dict[str, Any]:
@@ -318,7 +337,8 @@ def from_template(
         literal = f"arn:aws:states:{region}:{account_id}:stateMachine:{machine_name}"
         literal_arns[literal] = STATE_MACHINE_ARN_PLACEHOLDER
 
-    rules = _rules(template, drain_fn, names, literal_arns)
+    intake = _intake(template, drain_fn, queue_ids)
+    rules = _rules(template, drain_fn, names, literal_arns, intake)
     if not rules:
         raise ValueError(f"the template has no rule for {LIFECYCLE_DETAIL_TYPE}")
 
@@ -333,7 +353,7 @@ def from_template(
     for key, val in substitutions.items():
         asl = asl.replace("${" + key + "}", str(val))
 
-    definition = DrainDefinition(asl, "template", rules)
+    definition = DrainDefinition(asl, "template", rules, intake=intake)
     for logical, props in functions:
         if logical != drain_fn:
             continue
@@ -355,7 +375,40 @@ def from_template(
         )
     used = json.dumps([definition.rules, definition.event_invoke_config], default=vars)
     definition.queues = [q for q in queue_ids if f':{q}"' in used]
+    if (
+        intake is not None
+        and intake.dead_letter_queue
+        and intake.dead_letter_queue not in (definition.queues)
+    ):
+        definition.queues.append(intake.dead_letter_queue)
     return definition
+
+
+def _intake(
+    template: dict[str, Any], drain_fn: str | None, queue_ids: list[str]
+) -> IntakeSpec | None:
+    """The drain function's event source mapping on one of the template's queues, if any."""
+    for _, props in _resources(template, "AWS::Lambda::EventSourceMapping"):
+        function = props.get("FunctionName")
+        if drain_fn is None or _target_logical_id({"Arn": function}) != drain_fn:
+            continue
+        queue = _target_logical_id({"Arn": props.get("EventSourceArn")})
+        if queue not in queue_ids:
+            continue
+        queue_props = template["Resources"][queue].get("Properties", {})
+        redrive = queue_props.get("RedrivePolicy") or {}
+        scaling = props.get("ScalingConfig") or {}
+        return IntakeSpec(
+            queue=queue,
+            batch_size=int(props.get("BatchSize", 10)),
+            max_concurrency=_int_or_none(scaling.get("MaximumConcurrency")),
+            report_batch_item_failures="ReportBatchItemFailures"
+            in (props.get("FunctionResponseTypes") or []),
+            visibility_timeout_seconds=int(queue_props.get("VisibilityTimeout", 30)),
+            max_receive_count=_int_or_none(redrive.get("maxReceiveCount")),
+            dead_letter_queue=_target_logical_id({"Arn": redrive.get("deadLetterTargetArn")}),
+        )
+    return None
 
 
 def _rules(
@@ -363,13 +416,16 @@ def _rules(
     drain_fn: str | None,
     names: dict[str, str],
     literal_arns: dict[str, str],
+    intake: IntakeSpec | None = None,
 ) -> list[RuleSpec]:
     rules: list[RuleSpec] = []
     for logical, props in _resources(template, "AWS::Events::Rule"):
         if "EventPattern" not in props:
             continue  # schedules are not events
         for target in props.get("Targets", []):
-            if drain_fn is None or _target_logical_id(target) != drain_fn:
+            target_id = _target_logical_id(target)
+            queue = intake.queue if intake is not None and target_id == intake.queue else None
+            if drain_fn is None or (target_id != drain_fn and queue is None):
                 continue
             retry = target.get("RetryPolicy")
             rules.append(
@@ -382,6 +438,7 @@ def _rules(
                     ),
                     enabled=props.get("State", "ENABLED") == "ENABLED",
                     description=str(props.get("Description", "")),
+                    target_queue=queue,
                 )
             )
     return rules

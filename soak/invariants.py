@@ -543,6 +543,11 @@ class _Context:
             evidence.append(f"Lambda gave up on it ({gave_up[0][2]})")
         if any(_event_id(d[1]) == event_id for d in self.data.dead_letters):
             evidence.append("EventBridge sent it to the dead-letter queue")
+        moved = [d for d in self.data.intake_dead_letters if _event_id(d[1]) == event_id]
+        if moved:
+            evidence.append(
+                f"the intake queue moved it to the dead-letter queue after {moved[0][2]} receives"
+            )
         rejected = [r for r in self.data.rejections if action.started_at <= r[0] <= action.ended_at]
         if rejected:
             evidence.append(f"{len(rejected)} Lambda run(s) refused (injected)")

@@ -152,6 +152,8 @@ class RunData:
     # EventBridge deliveries to the Lambda: (time, event, attempt, error code or None).
     deliveries: list[tuple[datetime, dict[str, Any], int, str | None]] = field(default_factory=list)
     still_waiting: list[str] = field(default_factory=list)  # tokens of actions never ended
+    # Lifecycle events the intake queue moved to the dead-letter queue: (time, event, receives).
+    intake_dead_letters: list[tuple[datetime, dict[str, Any], int]] = field(default_factory=list)
 
     def ours(self) -> list[ActionView]:
         return [a for a in self.actions if a.hook_name == HOOK_NAME]
@@ -341,6 +343,10 @@ class Recorder:
                 for d in sb.bus.deliveries
             ],
             still_waiting=[a.token for a in actions if a.ended_at is None],
+            intake_dead_letters=[
+                (d.at, json.loads(d.body), d.receive_count)
+                for d in (sb.intake.dead_lettered if sb.intake is not None else [])
+            ],
         )
 
 
@@ -397,8 +403,22 @@ def _history_event(event: dict[str, Any]) -> HistoryEvent:
     )
 
 
+def _unqueued(event: Any) -> Any:
+    """The lifecycle event inside an intake queue batch of one record (the mapping's batch
+    size), else the event as it came."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list) or len(records) != 1 or not isinstance(records[0], dict):
+        return event
+    if records[0].get("eventSource") != "aws:sqs":
+        return event
+    try:
+        return json.loads(records[0].get("body") or "null")
+    except ValueError:
+        return event
+
+
 def _invocation(index: int, record: Any, executions: dict[str, ExecutionView]) -> InvocationView:
-    event = record.event
+    event = _unqueued(record.event)
     kind, instance, token = "other", None, None
     if isinstance(event, dict):
         detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}

@@ -46,3 +46,13 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch):
     yield set_env
     monkeypatch.undo()
     reset_settings()
+
+
+@pytest.fixture(autouse=True)
+def fresh_lambda_container():
+    """Each test starts as a new Lambda container: nothing cached from another test's reads."""
+    from drain_hook.adapters import container_cache
+
+    container_cache.clear()
+    yield
+    container_cache.clear()

@@ -12,6 +12,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from ecs_drain_hook.runtime.drain_hook import contract
+from ecs_drain_hook.timing import INTAKE_AGE_ALARM_SECONDS
 
 PERIOD = Duration.minutes(5)
 # What each alarmed drain metric means, for the alarm description.
@@ -48,6 +49,7 @@ class DrainAlarms(Construct):
         function: lambda_.IFunction,
         state_machine: sfn.IStateMachine,
         dead_letter_queue: sqs.IQueue,
+        intake_queue: sqs.IQueue,
         topic: sns.ITopic | None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -83,6 +85,15 @@ class DrainAlarms(Construct):
                 for name in contract.ALARMED_METRICS
             },
         }
+        thresholds = {"IntakeBacklog": INTAKE_AGE_ALARM_SECONDS}
+        metrics["IntakeBacklog"] = (
+            intake_queue.metric_approximate_age_of_oldest_message(
+                period=PERIOD, statistic="Maximum"
+            ),
+            f"A lifecycle event waited {INTAKE_AGE_ALARM_SECONDS} s or more in the intake queue: "
+            "first rounds fall behind a burst of scale-ins (each must land before the hook's "
+            "heartbeat timeout)",
+        )
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         for name, (metric, description) in metrics.items():
             alarm = cloudwatch.Alarm(
@@ -90,7 +101,7 @@ class DrainAlarms(Construct):
                 name,
                 alarm_description=f"ecs-drain-hook: {description}",
                 metric=metric,
-                threshold=1,
+                threshold=thresholds.get(name, 1),
                 evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 # No data means nothing happened, which is healthy.

@@ -21,10 +21,11 @@ from ecs_drain_hook.drain_function import DrainFunction
 from ecs_drain_hook.drain_state_machine import DrainStateMachine
 from ecs_drain_hook.event_rules import DrainEventRules
 from ecs_drain_hook.lifecycle_hooks import LifecycleHooks
+from ecs_drain_hook.lifecycle_intake import LifecycleIntake
 from ecs_drain_hook.other_hooks import OtherHooksCheck
 from ecs_drain_hook.powertools import POWERTOOLS_VERSION
 from ecs_drain_hook.runtime.drain_hook.settings import Tunables
-from ecs_drain_hook.timing import HookTiming
+from ecs_drain_hook.timing import INTAKE_MAX_CONCURRENCY, HookTiming
 
 DEFAULT_HOOK_NAME = "ecs-drain-hook"
 _HOOK_NAME = re.compile(r"^[A-Za-z0-9\-_/]{1,255}$")
@@ -102,7 +103,8 @@ class EcsDrainHook(Construct):
         )
         self.state_machine_arn = state_machine_arn(self, self.state_machine_name)
 
-        # Undeliverable events (EventBridge) and failed async invokes (Lambda).
+        # Undeliverable events (EventBridge), failed async invokes (Lambda) and lifecycle events
+        # whose first round failed every receive of the intake queue.
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
@@ -113,8 +115,9 @@ class EcsDrainHook(Construct):
         acknowledge(
             self.dead_letter_queue,
             "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue (EventBridge target DLQ and the Lambda's "
-            "async on-failure destination); CloudWatch alarms on its depth.",
+            "This queue is itself the dead-letter queue (EventBridge target DLQ, the Lambda's "
+            "async on-failure destination and the intake queue's redrive target); CloudWatch "
+            "alarms on its depth.",
         )
 
         self.drain_function = DrainFunction(
@@ -134,14 +137,20 @@ class EcsDrainHook(Construct):
         )
         self.function = self.drain_function.function
         if reserved_concurrency is not None:
-            # Measured (benchmarks/burst.py): 20 reserved lost lifecycle events in a burst of 200.
+            # The intake queue already caps first rounds; a reservation only throttles the rest.
             Annotations.of(self).add_warning_v2(
                 RESERVED_CONCURRENCY_WARNING_ID,
-                f"reserved_concurrency={reserved_concurrency}: lifecycle events, ECS events and "
-                "polls share it, and Lambda keeps a throttled event 5 minutes at most; a "
-                "scale-in of more instances than it serves in that time sends lifecycle events "
-                "to the dead-letter queue and those instances go at the hook's timeout. Leave it "
-                "unset unless you must.",
+                f"reserved_concurrency={reserved_concurrency}: the intake queue's runs (up to "
+                f"{INTAKE_MAX_CONCURRENCY} at once), polls and ECS events share it; throttled "
+                "polls are retried by the wait loop, but an ECS or loop-end event throttled "
+                "past 5 minutes is given up"
+                + (
+                    f", and below {INTAKE_MAX_CONCURRENCY + 1} the intake queue's own runs are "
+                    "throttled"
+                    if reserved_concurrency <= INTAKE_MAX_CONCURRENCY
+                    else ""
+                )
+                + ". Leave it unset unless you must.",
             )
 
         self.drain_loop = DrainStateMachine(
@@ -170,6 +179,9 @@ class EcsDrainHook(Construct):
             hook_name=hook_name,
             heartbeat_timeout_seconds=self.heartbeat_timeout_seconds,
         )
+        self.intake = LifecycleIntake(
+            self, "Intake", function=self.function, dead_letter_queue=self.dead_letter_queue
+        )
         self.rules = DrainEventRules(
             self,
             "Rules",
@@ -178,6 +190,7 @@ class EcsDrainHook(Construct):
             hook_name=hook_name,
             state_machine_arn=self.state_machine_arn,
             function=self.function,
+            intake_queue=self.intake.queue,
             dead_letter_queue=self.dead_letter_queue,
         )
 
@@ -187,6 +200,7 @@ class EcsDrainHook(Construct):
             function=self.function,
             state_machine=self.state_machine,
             dead_letter_queue=self.dead_letter_queue,
+            intake_queue=self.intake.queue,
             topic=alarm_topic,
         )
         self.dashboard = DrainDashboard(

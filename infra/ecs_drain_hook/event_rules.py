@@ -1,6 +1,7 @@
 """The EventBridge rules that wake the drain Lambda, each matching only what concerns this hook.
 
-- lifecycle: "EC2 Instance-terminate Lifecycle Action" of the hooked groups and this hook;
+- lifecycle: "EC2 Instance-terminate Lifecycle Action" of the hooked groups and this hook, sent
+  to the intake queue (lifecycle_intake.py), which paces the Lambda's first rounds;
 - container instance: "ECS Container Instance State Change" of this cluster's instances that
   carry the drain attribute (only instances being drained: a busy cluster's other task events
   never wake the Lambda);
@@ -43,6 +44,7 @@ class DrainEventRules(Construct):
         hook_name: str,
         state_machine_arn: str,
         function: lambda_.IFunction,
+        intake_queue: sqs.IQueue,
         dead_letter_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -61,6 +63,7 @@ class DrainEventRules(Construct):
                 },
             ),
             LIFECYCLE_DELIVERY,
+            queue=intake_queue,
         )
         self.container_instance_rule = self._rule(
             "ContainerInstanceRule",
@@ -97,15 +100,24 @@ class DrainEventRules(Construct):
         )
 
     def _rule(
-        self, construct_id: str, description: str, pattern: events.EventPattern, delivery: Delivery
+        self,
+        construct_id: str,
+        description: str,
+        pattern: events.EventPattern,
+        delivery: Delivery,
+        *,
+        queue: sqs.IQueue | None = None,
     ) -> events.Rule:
         rule = events.Rule(self, construct_id, description=description, event_pattern=pattern)
-        rule.add_target(
-            targets.LambdaFunction(
-                self._function,
-                dead_letter_queue=self._dead_letter_queue,
-                retry_attempts=delivery.retry_attempts,
-                max_event_age=Duration.seconds(delivery.max_event_age_seconds),
-            )
+        retry = {
+            "dead_letter_queue": self._dead_letter_queue,
+            "retry_attempts": delivery.retry_attempts,
+            "max_event_age": Duration.seconds(delivery.max_event_age_seconds),
+        }
+        target = (
+            targets.SqsQueue(queue, **retry)
+            if queue is not None
+            else targets.LambdaFunction(self._function, **retry)
         )
+        rule.add_target(target)
         return rule

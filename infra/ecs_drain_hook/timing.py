@@ -9,6 +9,12 @@ Figures used here (each a documented AWS limit or a choice of this construct):
 - Lambda retries an asynchronous invocation twice on a function error and keeps throttled events
   up to MaximumEventAgeInSeconds (60..21600) (Lambda developer guide, "How Lambda handles errors
   and retries with asynchronous invocation").
+- Lifecycle events reach the Lambda through an SQS queue: a message whose run fails comes back
+  after the queue's visibility timeout, at least the function's timeout; after maxReceiveCount
+  receives it moves to the dead-letter queue (Lambda developer guide, "Using Lambda with Amazon
+  SQS"; SQS developer guide, "Using dead-letter queues in Amazon SQS"). The event source
+  mapping's maximum concurrency (2..1000) caps the runs taking them ("Configuring maximum
+  concurrency for Amazon SQS event sources").
 
 Auto Scaling's heartbeat timer runs from the entry into Terminating:Wait, and no heartbeat can be
 recorded before the Lambda first runs: the event's longest delivery delay plus one Lambda run must
@@ -47,6 +53,20 @@ class Delivery:
     max_event_age_seconds: int
 
 
+# The intake queue: a burst of scale-ins queues its lifecycle events, and at most this many runs
+# take them at once, one event each, so first rounds draw on Auto Scaling's API (about 10 calls
+# a second, assumed) at a pace it allows instead of all at once (make bench: 1,000 at once lost
+# 834 lifecycle events when each ran the moment it came).
+INTAKE_MAX_CONCURRENCY = 10
+INTAKE_BATCH_SIZE = 1
+# A failed first round is taken again this long after its receive (at least the function's
+# timeout, which Lambda requires); after INTAKE_MAX_RECEIVE_COUNT receives the event goes to the
+# dead-letter queue, where an alarm fires.
+INTAKE_VISIBILITY_TIMEOUT_SECONDS = LAMBDA_TIMEOUT_SECONDS + 30
+INTAKE_MAX_RECEIVE_COUNT = 4
+# Alarm when the oldest queued lifecycle event waits this long: first rounds fall behind.
+INTAKE_AGE_ALARM_SECONDS = 300
+
 # Lifecycle events and loop-end events must arrive while the action still waits. The event age
 # is the binding limit (retries are spaced by an undocumented backoff), so attempts are the most
 # EventBridge allows; a delivery still failing after 5 minutes goes to the dead-letter queue.
@@ -62,8 +82,13 @@ LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS = 300
 
 
 def longest_delivery_seconds() -> int:
-    """Worst-case delay from the lifecycle event to the start of the Lambda run that handles it."""
-    return LIFECYCLE_DELIVERY.max_event_age_seconds + LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS
+    """Worst-case delay from the lifecycle event to the start of the Lambda run that handles it,
+    when no burst queues it: EventBridge's retries into the queue, then every receive but the
+    last failing. A burst adds its backlog (README, "Limits of the design")."""
+    return (
+        LIFECYCLE_DELIVERY.max_event_age_seconds
+        + (INTAKE_MAX_RECEIVE_COUNT - 1) * INTAKE_VISIBILITY_TIMEOUT_SECONDS
+    )
 
 
 def first_heartbeat_bound_seconds() -> int:
@@ -73,8 +98,9 @@ def first_heartbeat_bound_seconds() -> int:
 
 def delivery_figures() -> str:
     return (
-        f"EventBridge maximum event age {LIFECYCLE_DELIVERY.max_event_age_seconds} s + Lambda "
-        f"async maximum event age {LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS} s + one Lambda run "
+        f"EventBridge maximum event age {LIFECYCLE_DELIVERY.max_event_age_seconds} s + "
+        f"{INTAKE_MAX_RECEIVE_COUNT - 1} failed receives of the intake queue x its visibility "
+        f"timeout {INTAKE_VISIBILITY_TIMEOUT_SECONDS} s + one Lambda run "
         f"{LAMBDA_TIMEOUT_SECONDS} s = {first_heartbeat_bound_seconds()} s"
     )
 

@@ -1,4 +1,9 @@
-"""Lambda entry point: parse the event, dispatch, log. The drain itself lives in logic/."""
+"""Lambda entry point: parse the event, dispatch, log. The drain itself lives in logic/.
+
+Lifecycle events arrive from the intake queue (SQS records, one per run and a capped number of
+runs at once, so a burst of scale-ins draws on Auto Scaling's API at a pace it allows); polls
+from the wait loop; ECS and loop-end events from EventBridge; manual invokes from people.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,9 @@ from drain_hook.models.requests import (
     LifecycleRequest,
     LoopEndedRequest,
     PollRequest,
+    Request,
+    is_queue_batch,
+    parse_queued,
     parse_request,
 )
 from drain_hook.models.state import DrainState
@@ -32,7 +40,9 @@ clients.configure(settings.retry_mode, settings.retry_max_attempts)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        return _dispatch(event)
+        if is_queue_batch(event):
+            return _queue_batch(event)
+        return _handle(parse_request(event))
     except InputRejected as error:
         logger.warning("Input rejected", extra={"error": str(error)})
         metrics.add_metric(name=contract.METRIC_INPUT_REJECTED, unit="Count", value=1)
@@ -43,8 +53,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise
 
 
-def _dispatch(event: Any) -> dict[str, Any]:
-    request = parse_request(event)
+def _queue_batch(event: dict[str, Any]) -> dict[str, Any]:
+    """The intake queue's records, one first round each (the mapping sends one at a time).
+
+    An error fails the run, as for any other event: the record goes back to the queue, comes
+    again after its visibility timeout and, after maxReceiveCount receives, moves to the
+    dead-letter queue. Errors stay function errors, so the errors alarm sees them. Answers the
+    round's result (as for the event sent straight), or {"results": [...]} for several."""
+    results = []
+    for record in event["Records"]:
+        logger.append_keys(message_id=record.get("messageId"))
+        results.append(_handle(parse_queued(record.get("body"))))
+    return results[0] if len(results) == 1 else {"results": results}
+
+
+def _handle(request: Request) -> dict[str, Any]:
     now = clock.utc_now()
     current = load_settings()
     if isinstance(request, IgnoredRequest):

@@ -66,6 +66,23 @@ def _state(held: Held, **changes: Any) -> dict[str, Any]:
     return {**copy.deepcopy(held.state), **changes}
 
 
+def _queued(body: Any) -> dict[str, Any]:
+    """An intake queue batch of one record (what the event source mapping sends)."""
+    text = body if isinstance(body, str) else json.dumps(body)
+    record = {
+        "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
+        "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
+        "body": text,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1545082649183"},
+        "messageAttributes": {},
+        "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:ecs-drain-hook-intake",
+        "awsRegion": REGION,
+    }
+    return {"Records": [record]}
+
+
 def _manual(held: Held, **values: Any) -> dict[str, Any]:
     return {"instance_id": held.instance_id, "cluster": CLUSTER, **values}
 
@@ -193,6 +210,20 @@ CASES = [
          "rejected, naming the key",
          lambda h: _sns({k: v for k, v in h.event["detail"].items() if k != "EC2InstanceId"}),
          match="EC2InstanceId"),
+    # --- intake queue messages -------------------------------------------------------------
+    Case("queue body not JSON", "an intake queue record whose body is plain text",
+         "rejected: expected the lifecycle event", lambda h: _queued("hello"),
+         match="intake queue's message body"),
+    Case("queue body another event", "an intake queue record carrying an ECS event",
+         "rejected: only lifecycle events belong in the intake queue",
+         lambda h: _queued(_ecs_event(h)), match="intake queue's message body"),
+    Case("queue body broken", "an intake queue record: lifecycle event without EC2InstanceId",
+         "rejected, naming the key",
+         lambda h: _queued(_detail(h, EC2InstanceId=None)), match="EC2InstanceId"),
+    Case("queue made-up token", "an intake queue record with a token Auto Scaling never issued",
+         "answered lifecycle_ended: the heartbeat that proves the token fails; nothing drained",
+         lambda h: _queued(_detail(h, LifecycleActionToken="00000000-0000-0000-0000-000000000000")),
+         raises=None, action="lifecycle_ended", tried_heartbeat=True),
     # --- manual invokes --------------------------------------------------------------------
     Case("manual instance id", 'manual `{"instance_id": "web-1"}`', "rejected: expected i-...",
          lambda h: {"instance_id": "web-1"}, match="instance_id"),
@@ -333,9 +364,10 @@ def render_table() -> str:
         "(`python -m tests.drain_lambda.test_bad_inputs > docs/bad-inputs.md`).",
         "",
         "Rejected inputs raise `InputRejected` (a `ClusterNotFound` error for a missing",
-        "cluster): an EventBridge delivery is retried and then lands in the dead-letter queue",
-        "(alarm `DeadLetters`); the wait loop fails the execution, and its end releases the",
-        "lifecycle action only if that execution owns the drain.",
+        "cluster): an intake queue message is received again up to 4 times and then moves to",
+        "the dead-letter queue, as an EventBridge delivery does after its retries (alarm",
+        "`DeadLetters`); the wait loop fails the execution, and its end releases the lifecycle",
+        "action only if that execution owns the drain.",
         "",
         "| input | sent | what happens |",
         "|---|---|---|",

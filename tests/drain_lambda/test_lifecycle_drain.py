@@ -207,6 +207,37 @@ def test_sns_delivery_drains_like_eventbridge(world, handler, one_instance):
     assert result["lifecycle_action_token"] == detail["LifecycleActionToken"]
 
 
+def _queued(*events: dict[str, Any]) -> dict[str, Any]:
+    """What the intake queue's event source mapping sends: one SQS record per message."""
+    records = [
+        {
+            "messageId": f"message-{n}",
+            "receiptHandle": f"handle-{n}",
+            "body": json.dumps(event),
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:intake",
+            "awsRegion": "us-east-1",
+        }
+        for n, event in enumerate(events)
+    ]
+    return {"Records": records}
+
+
+def test_intake_queue_delivery_drains_like_eventbridge(world, handler, one_instance):
+    instance_id, arn = one_instance
+    world.run_tasks(CLUSTER, arn, 1)
+    event = begin_termination("web-asg", instance_id)
+    result = handler(_queued(event))
+    assert (result["action"], result["tasks_remaining"]) == ("draining", 1)
+    assert world.instance_status(CLUSTER, arn) == "DRAINING"
+    # The same event again (SQS delivers at least once): the loop already runs.
+    again = handler(_queued(event, event))
+    assert [r["action"] for r in again["results"]] == ["duplicate", "duplicate"]
+    assert len(world.executions()) == 1
+
+
 def test_sns_test_notification_is_ignored_without_aws_calls(world, handler, one_instance):
     _instance_id, _arn = one_instance
     message = json.dumps(

@@ -13,6 +13,11 @@ from ecs_drain_hook.package_files import asl_path
 from ecs_drain_hook.powertools import PUBLISHED_REGIONS, parameter_name
 from ecs_drain_hook.timing import (
     CONTAINER_INSTANCE_DELIVERY,
+    INTAKE_AGE_ALARM_SECONDS,
+    INTAKE_BATCH_SIZE,
+    INTAKE_MAX_CONCURRENCY,
+    INTAKE_MAX_RECEIVE_COUNT,
+    INTAKE_VISIBILITY_TIMEOUT_SECONDS,
     LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS,
     LAMBDA_ASYNC_RETRY_ATTEMPTS,
     LAMBDA_TIMEOUT_SECONDS,
@@ -26,6 +31,8 @@ from tests.infra.conftest import CLUSTER, GROUPS, TOPIC_ARN, Synth
 from tests.infra.test_events_folder import load_event
 
 ATTACH_TUNABLES = Tunables(max_drain_seconds=14400)
+DEAD_LETTER_QUEUE = "DrainHookDeadLetterQueue"
+INTAKE_QUEUE = "DrainHookIntakeQueue"
 DEMO_TUNABLES = Tunables()
 
 
@@ -211,9 +218,14 @@ def test_lifecycle_rule_pattern_matches_a_real_event(attach: Synth) -> None:
 )
 def test_rules_target_the_function_with_retry_and_dlq(synth: Synth, name: str, delivery) -> None:
     (function_id, _) = synth.drain_function()
-    (queue_id, _) = synth.one("AWS::SQS::Queue")
+    (queue_id, _) = synth.one("AWS::SQS::Queue", DEAD_LETTER_QUEUE)
     (target,) = rule(synth, name)["Properties"]["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    if name == "LifecycleRule":
+        # Lifecycle events go to the intake queue, which paces the Lambda's first rounds.
+        (intake_id, _) = synth.one("AWS::SQS::Queue", INTAKE_QUEUE)
+        assert target["Arn"] == {"Fn::GetAtt": [intake_id, "Arn"]}
+    else:
+        assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert target["RetryPolicy"] == {
         "MaximumEventAgeInSeconds": delivery.max_event_age_seconds,
         "MaximumRetryAttempts": delivery.retry_attempts,
@@ -222,6 +234,8 @@ def test_rules_target_the_function_with_retry_and_dlq(synth: Synth, name: str, d
     (rule_id,) = [
         k for k in synth.resources("AWS::Events::Rule") if k.startswith(f"DrainHookRules{name}")
     ]
+    if name == "LifecycleRule":
+        return  # the intake queue's policy lets the rule send (test_intake_queue_...)
     Template.from_json(synth.template).has_resource_properties(
         "AWS::Lambda::Permission",
         {
@@ -234,25 +248,62 @@ def test_rules_target_the_function_with_retry_and_dlq(synth: Synth, name: str, d
 
 
 def test_delivery_figures_fit_the_heartbeat(synth: Synth) -> None:
-    """Longest delivery (rule + Lambda async event ages) plus one Lambda run < heartbeat."""
-    (_, config) = synth.one("AWS::Lambda::EventInvokeConfig")
+    """Longest delivery (the rule's event age, then every receive of the intake queue but the
+    last failing) plus one Lambda run < heartbeat, read from the template itself."""
     (_, fn) = synth.drain_function()
+    (_, intake) = synth.one("AWS::SQS::Queue", INTAKE_QUEUE)
     lifecycle_age = rule(synth, "LifecycleRule")["Properties"]["Targets"][0]["RetryPolicy"][
         "MaximumEventAgeInSeconds"
     ]
-    lambda_age = config["Properties"]["MaximumEventAgeInSeconds"]
+    visibility = intake["Properties"]["VisibilityTimeout"]
+    receives = intake["Properties"]["RedrivePolicy"]["maxReceiveCount"]
     (hook, *_) = synth.resources("AWS::AutoScaling::LifecycleHook").values()
+    timeout = fn["Properties"]["Timeout"]
+    assert visibility >= timeout  # Lambda refuses an SQS source whose queue hides messages less
     assert (
-        lifecycle_age + lambda_age + fn["Properties"]["Timeout"]
+        lifecycle_age + (receives - 1) * visibility + timeout
         < hook["Properties"]["HeartbeatTimeout"]
     )
 
 
+def test_intake_queue_paces_first_rounds(synth: Synth) -> None:
+    """EventBridge -> intake queue -> the drain Lambda, one event per run, at most
+    INTAKE_MAX_CONCURRENCY runs; a failed run's record goes back and, after
+    INTAKE_MAX_RECEIVE_COUNT receives, to the dead-letter queue."""
+    (function_id, _) = synth.drain_function()
+    (intake_id, intake) = synth.one("AWS::SQS::Queue", INTAKE_QUEUE)
+    (dlq_id, _) = synth.one("AWS::SQS::Queue", DEAD_LETTER_QUEUE)
+    props = intake["Properties"]
+    assert props["SqsManagedSseEnabled"] is True
+    assert props["VisibilityTimeout"] == INTAKE_VISIBILITY_TIMEOUT_SECONDS
+    assert props["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": INTAKE_MAX_RECEIVE_COUNT,
+    }
+    (_, mapping) = synth.one("AWS::Lambda::EventSourceMapping")
+    assert mapping["Properties"] == {
+        "BatchSize": INTAKE_BATCH_SIZE,
+        "EventSourceArn": {"Fn::GetAtt": [intake_id, "Arn"]},
+        "FunctionName": {"Ref": function_id},
+        "ScalingConfig": {"MaximumConcurrency": INTAKE_MAX_CONCURRENCY},
+    }
+    (_, policy) = synth.one("AWS::SQS::QueuePolicy", INTAKE_QUEUE)
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert [s["Effect"] for s in statements] == ["Deny", "Allow"]  # TLS only; the rule sends
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"]
+    (rule_id,) = [
+        k for k in synth.resources("AWS::Events::Rule") if k.startswith("DrainHookRulesLifecycle")
+    ]
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
+
+
 def test_dead_letter_queue_is_encrypted_and_ssl_only(synth: Synth) -> None:
-    (queue_id, queue) = synth.one("AWS::SQS::Queue")
+    (queue_id, queue) = synth.one("AWS::SQS::Queue", DEAD_LETTER_QUEUE)
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
-    (_, policy) = synth.one("AWS::SQS::QueuePolicy")
+    (_, policy) = synth.one("AWS::SQS::QueuePolicy", DEAD_LETTER_QUEUE)
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     deny = [s for s in statements if s["Effect"] == "Deny"]
     assert deny == [
@@ -275,7 +326,7 @@ def test_dead_letter_queue_is_encrypted_and_ssl_only(synth: Synth) -> None:
 
 
 def test_failed_async_invokes_land_in_the_dlq(synth: Synth) -> None:
-    (queue_id, _) = synth.one("AWS::SQS::Queue")
+    (queue_id, _) = synth.one("AWS::SQS::Queue", DEAD_LETTER_QUEUE)
     (_, config) = synth.one("AWS::Lambda::EventInvokeConfig")
     assert config["Properties"]["MaximumRetryAttempts"] == LAMBDA_ASYNC_RETRY_ATTEMPTS == 2
     assert config["Properties"]["MaximumEventAgeInSeconds"] == LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS
@@ -374,9 +425,11 @@ def test_reserved_concurrency_only_when_asked(attach: Synth, demo: Synth) -> Non
         entries = [e for found in synth.metadata.values() for e in found]
         return [str(e["data"]) for e in entries if e["type"] == "aws:cdk:warning"]
 
-    # Asked for, it is warned about: a burst can lose lifecycle events to it.
+    # Asked for, it is warned about: it throttles ECS events and polls, and at 5 (no more than
+    # the intake queue's maximum concurrency) the intake queue's own runs.
     [warned] = [w for w in warnings(attach) if RESERVED_CONCURRENCY_WARNING_ID in w]
-    assert "reserved_concurrency=5" in warned and "dead-letter queue" in warned
+    assert "reserved_concurrency=5" in warned and "given up" in warned
+    assert f"below {INTAKE_MAX_CONCURRENCY + 1} the intake queue's own runs" in warned
     assert not [w for w in warnings(demo) if RESERVED_CONCURRENCY_WARNING_ID in w]
 
 
@@ -464,6 +517,7 @@ ALARMS = [
     ("FunctionErrors", "AWS/Lambda", "Errors"),
     ("FunctionThrottles", "AWS/Lambda", "Throttles"),
     ("DeadLetters", "AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    ("IntakeBacklog", "AWS/SQS", "ApproximateAgeOfOldestMessage"),
     *((name, contract.METRICS_NAMESPACE, name) for name in contract.ALARMED_METRICS),
 ]
 
@@ -473,7 +527,7 @@ def test_alarm(synth: Synth, name: str, namespace: str, metric: str) -> None:
     (alarm,) = [v for k, v in _alarms(synth).items() if k.startswith(f"DrainHookAlarms{name}")]
     assert alarm["Namespace"] == namespace
     assert alarm["MetricName"] == metric
-    assert alarm["Threshold"] == 1
+    assert alarm["Threshold"] == (INTAKE_AGE_ALARM_SECONDS if name == "IntakeBacklog" else 1)
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert alarm["TreatMissingData"] == "notBreaching"
     if namespace == contract.METRICS_NAMESPACE:

@@ -140,9 +140,16 @@ def test_lambda_role_statements(synth: Synth) -> None:
     ]
     assert _resources(logs) == [{"Fn::GetAtt": [log_group_id, "Arn"]}]
     # Tracing is off by default (Tunables.tracing_enabled): no X-Ray statement.
-    (queue_id, _) = synth.one("AWS::SQS::Queue")
+    (queue_id, _) = synth.one("AWS::SQS::Queue", "DrainHookDeadLetterQueue")
     sqs = statements.pop("sqs:GetQueueAttributes,sqs:GetQueueUrl,sqs:SendMessage")
     assert _resources(sqs) == [{"Fn::GetAtt": [queue_id, "Arn"]}]
+    # The intake queue's event source mapping reads and deletes as the function's role.
+    (intake_id, _) = synth.one("AWS::SQS::Queue", "DrainHookIntakeQueue")
+    intake = statements.pop(
+        "sqs:ChangeMessageVisibility,sqs:DeleteMessage,sqs:GetQueueAttributes,sqs:GetQueueUrl,"
+        "sqs:ReceiveMessage"
+    )
+    assert _resources(intake) == [{"Fn::GetAtt": [intake_id, "Arn"]}]
     assert statements == {}, f"unexpected statements: {statements}"
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from ecs_drain_hook import RESERVED_CONCURRENCY_WARNING_ID, HookTiming, SettingsError, Tunables
 from ecs_drain_hook.timing import (
-    LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS,
+    INTAKE_MAX_RECEIVE_COUNT,
+    INTAKE_VISIBILITY_TIMEOUT_SECONDS,
     LAMBDA_TIMEOUT_SECONDS,
     LIFECYCLE_DELIVERY,
     first_heartbeat_bound_seconds,
@@ -166,15 +167,21 @@ def test_explicit_heartbeat_must_cover_the_drain() -> None:
 
 def test_explicit_heartbeat_shorter_than_the_delivery_delay_is_refused() -> None:
     """No heartbeat comes before the Lambda's first run: the longest delivery must fit."""
-    bound = LIFECYCLE_DELIVERY.max_event_age_seconds + LAMBDA_ASYNC_MAX_EVENT_AGE_SECONDS
-    bound += LAMBDA_TIMEOUT_SECONDS
-    assert first_heartbeat_bound_seconds() == bound == 720
+    receives = INTAKE_MAX_RECEIVE_COUNT - 1
+    bound = LIFECYCLE_DELIVERY.max_event_age_seconds
+    bound += receives * INTAKE_VISIBILITY_TIMEOUT_SECONDS + LAMBDA_TIMEOUT_SECONDS
+    assert first_heartbeat_bound_seconds() == bound == 300 + 3 * 150 + 120
     for too_short in (30, 300, bound):
         with pytest.raises(SettingsError) as error:
             HookTiming.derive(Tunables(), too_short)
         message = str(error.value)
         assert "heartbeat_timeout_seconds" in message
-        for figure in ("300 s", f"{LAMBDA_TIMEOUT_SECONDS} s", f"{bound} s"):
+        for figure in (
+            "300 s",
+            f"{INTAKE_VISIBILITY_TIMEOUT_SECONDS} s",
+            f"{LAMBDA_TIMEOUT_SECONDS} s",
+            f"{bound} s",
+        ):
             assert figure in message
     assert HookTiming.derive(Tunables(), bound + 1).heartbeat_timeout_seconds == bound + 1
 

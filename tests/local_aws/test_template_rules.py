@@ -10,6 +10,11 @@ from typing import Any
 
 import pytest
 
+from ecs_drain_hook.timing import (
+    INTAKE_MAX_CONCURRENCY,
+    INTAKE_MAX_RECEIVE_COUNT,
+    INTAKE_VISIBILITY_TIMEOUT_SECONDS,
+)
 from local_aws import template
 from local_aws.sandbox import FUNCTION_NAME, HOOK_NAME, Sandbox
 from tests.local_aws import lambda_handlers
@@ -312,3 +317,23 @@ def test_the_synthesized_stack_gives_its_retry_policies_invoke_config_and_timeou
         [target] = sb.client("events").list_targets_by_rule(Rule=lifecycle.name)["Targets"]
         assert target["RetryPolicy"] == lifecycle.retry_policy
         assert target["DeadLetterConfig"] == {"Arn": lifecycle.dead_letter_arn}
+
+
+def test_the_synthesized_stack_sends_lifecycle_events_through_its_intake_queue() -> None:
+    """The lifecycle rule targets the queue the drain function reads (its event source
+    mapping); the sandbox delivers there, and the mapping's settings come from the template."""
+    d = template.load(["g"], ["h"])
+    assert d.intake is not None
+    assert (d.intake.batch_size, d.intake.max_concurrency) == (1, INTAKE_MAX_CONCURRENCY)
+    assert d.intake.visibility_timeout_seconds == INTAKE_VISIBILITY_TIMEOUT_SECONDS
+    assert d.intake.max_receive_count == INTAKE_MAX_RECEIVE_COUNT
+    assert d.intake.dead_letter_queue in d.queues
+    [lifecycle] = [r for r in d.rules if r.is_lifecycle]
+    assert lifecycle.target_queue == d.intake.queue
+    assert all(r.target_queue is None for r in d.rules if not r.is_lifecycle)
+    with Sandbox() as sb:
+        sb.add_cluster("c1", instances=1)
+        sb.deploy()
+        assert sb.intake is not None
+        [target] = sb.client("events").list_targets_by_rule(Rule=lifecycle.name)["Targets"]
+        assert target["Arn"] == sb.intake.queue_arn

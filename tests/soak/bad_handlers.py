@@ -7,6 +7,7 @@ sandbox records the calls as the Lambda's).
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,6 +19,10 @@ LIFECYCLE = "EC2 Instance-terminate Lifecycle Action"
 
 
 def _lifecycle_detail(event: Any) -> dict[str, Any] | None:
+    """The lifecycle event's detail, sent straight or as the intake queue's message body."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
+        event = json.loads(records[0]["body"])
     if isinstance(event, dict) and event.get("detail-type") == LIFECYCLE:
         return dict(event["detail"])
     return None

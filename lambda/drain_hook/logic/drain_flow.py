@@ -366,7 +366,7 @@ def _verified_hold_start(
     trusted: datetime | None = record.started_at if record else None
     heartbeat = state.heartbeat_timeout_seconds
     if state.completes_lifecycle and state.asg_name:
-        hooks = autoscaling.lifecycle_hooks(state.asg_name)
+        hooks = autoscaling.lifecycle_hooks(state.asg_name, fresh=True)
         ours = next((h for h in hooks if h.name == state.hook_name), None)
         heartbeat = ours.heartbeat_timeout_seconds if ours else heartbeat
         activity = autoscaling.termination_started_at(state.asg_name, state.instance_id, now)

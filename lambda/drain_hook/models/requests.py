@@ -1,10 +1,11 @@
 """The shapes the handler accepts, parsed into typed requests before any AWS call.
 
-One entry point takes six shapes: the EventBridge lifecycle event, the same notification through
-SNS, a manual invoke, the state the wait loop passes back, an ECS "Container Instance State
-Change" event for an instance we drain, and a Step Functions "Execution Status Change" event for
-a loop that ended badly. Types are strict (no "no" for false, no true for 1); anything else is
-rejected with an `InputRejected` error that says what was expected.
+One entry point takes these shapes: the EventBridge lifecycle event (the intake queue's message
+body, or sent straight), the same notification through SNS, a manual invoke, the state the wait
+loop passes back, an ECS "Container Instance State Change" event for an instance we drain, and a
+Step Functions "Execution Status Change" event for a loop that ended badly. Types are strict (no
+"no" for false, no true for 1); anything else is rejected with an `InputRejected` error that
+says what was expected.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from drain_hook.models.observations import TERMINATING_TRANSITION
 from drain_hook.models.state import INSTANCE_ID_PATTERN, STATE_VERSION, DrainState
 
 TEST_NOTIFICATION = "autoscaling:TEST_NOTIFICATION"
+QUEUE_EVENT_SOURCE = "aws:sqs"  # eventSource of an SQS event source mapping's records
 MANUAL_KEYS = ("instance_id", "cluster", "asg_name", "hook_name", "dry_run")
 NAME = r"^[^\s].*$"  # non-empty, no leading whitespace
 
@@ -209,6 +211,32 @@ def parse_request(event: Any) -> Request:
         '{"instance_id": "i-...", "cluster"?, "asg_name"?, "hook_name"?, "dry_run"?}, '
         f"or a drain state returned by this function; got keys {sorted(event)}"
     )
+
+
+def is_queue_batch(event: Any) -> bool:
+    """Whether the event is a batch from the intake queue (SQS event source mapping)."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, dict) and r.get("eventSource") == QUEUE_EVENT_SOURCE for r in records)
+    )
+
+
+def parse_queued(body: Any) -> LifecycleRequest:
+    """One message of the intake queue: the lifecycle event the EventBridge rule sent there."""
+    try:
+        event = json.loads(body) if isinstance(body, str) else None
+    except ValueError:
+        event = None
+    if not isinstance(event, dict) or event.get("detail-type") != contract.LIFECYCLE_DETAIL_TYPE:
+        raise InputRejected(
+            "expected the intake queue's message body to be an EventBridge "
+            f"{contract.LIFECYCLE_DETAIL_TYPE!r} event (JSON), as the lifecycle rule sends it"
+        )
+    request = _parse_eventbridge(event)
+    assert isinstance(request, LifecycleRequest)  # the detail-type says so
+    return request
 
 
 def _problems(error: ValidationError) -> str:
