@@ -15,8 +15,9 @@ state-transition quotas, an assumed Auto Scaling bucket, Lambda concurrency): an
 ``--tasks`` tasks (default 10 per instance): one daemon task per instance, the rest in replica
 services of 200 tasks each (min 100% / max 200%). The drain Lambda, its state machine and its
 EventBridge rules are what the CDK app synthesizes (`local_aws.template`), reserved concurrency
-included. The group is scaled in by ``--burst`` instances at once, and the run goes on until
-every lifecycle action has ended.
+and the intake queue (lifecycle events through SQS, at most its mapping's maximum concurrency of
+first rounds at once) included. The group is scaled in by ``--burst`` instances at once, and
+the run goes on until every lifecycle action has ended.
 
 A burst needs somewhere for its tasks to go: with min 100%, ECS stops a drained task only once
 its replacement runs elsewhere. A run whose replica tasks would not fit on the instances left

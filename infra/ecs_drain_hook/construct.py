@@ -209,6 +209,7 @@ class EcsDrainHook(Construct):
             function=self.function,
             state_machine=self.state_machine,
             dead_letter_queue=self.dead_letter_queue,
+            intake_queue=self.intake.queue,
         )
 
     @property

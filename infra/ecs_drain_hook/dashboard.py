@@ -31,6 +31,7 @@ class DrainDashboard(Construct):
         function: lambda_.IFunction,
         state_machine: sfn.IStateMachine,
         dead_letter_queue: sqs.IQueue,
+        intake_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         # No name: CloudFormation generates one (no collision between stacks or redeploys).
@@ -112,6 +113,24 @@ class DrainDashboard(Construct):
                 right=[
                     drain_metric(contract.METRIC_DRAIN_SECONDS, "Maximum").with_(
                         label="drain time (max)"
+                    )
+                ],
+                width=WIDTH,
+                height=HEIGHT,
+            ),
+            cloudwatch.GraphWidget(
+                title="Intake queue: lifecycle events waiting for their first round",
+                left=[
+                    intake_queue.metric_approximate_number_of_messages_visible(
+                        period=PERIOD, statistic="Maximum", label="waiting"
+                    ),
+                    intake_queue.metric_approximate_number_of_messages_not_visible(
+                        period=PERIOD, statistic="Maximum", label="in a first round"
+                    ),
+                ],
+                right=[
+                    intake_queue.metric_approximate_age_of_oldest_message(
+                        period=PERIOD, statistic="Maximum", label="oldest (s)"
                     )
                 ],
                 width=WIDTH,

@@ -61,7 +61,10 @@ INTAKE_MAX_CONCURRENCY = 10
 INTAKE_BATCH_SIZE = 1
 # A failed first round is taken again this long after its receive (at least the function's
 # timeout, which Lambda requires); after INTAKE_MAX_RECEIVE_COUNT receives the event goes to the
-# dead-letter queue, where an alarm fires.
+# dead-letter queue, where an alarm fires. Lambda's guide suggests six times the function's
+# timeout, room for its own retries of a throttled batch; that is 12 minutes per failed round,
+# and four would not fit in the hook's heartbeat timeout. Shorter, a message may come again
+# while Lambda still retries it: the drain answers such a duplicate "duplicate".
 INTAKE_VISIBILITY_TIMEOUT_SECONDS = LAMBDA_TIMEOUT_SECONDS + 30
 INTAKE_MAX_RECEIVE_COUNT = 4
 # Alarm when the oldest queued lifecycle event waits this long: first rounds fall behind.

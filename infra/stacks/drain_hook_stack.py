@@ -250,6 +250,12 @@ class DrainHookStack(Stack):
         CfnOutput(self, "DeadLetterQueueUrl", value=hook.dead_letter_queue.queue_url)
         CfnOutput(
             self,
+            "IntakeQueueUrl",
+            description="Where lifecycle events wait for the drain Lambda (send one to replay it)",
+            value=hook.intake.queue.queue_url,
+        )
+        CfnOutput(
+            self,
             "DashboardUrl",
             description="CloudWatch dashboard of the drains, the wait loop and the dead letters",
             value=hook.dashboard_url,

@@ -561,6 +561,7 @@ def test_dashboard_shows_drains_loop_lambda_and_dead_letters(synth: Synth) -> No
         "Errors",
         "Throttles",
         "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
     ):
         assert f'"{metric}"' in text, metric
     assert "RUNNING_SUM" in text  # running executions: AWS/States has no such metric
@@ -578,6 +579,8 @@ def test_outputs(synth: Synth) -> None:
     (sm_id, _) = synth.one("AWS::StepFunctions::StateMachine")
     assert outputs["FunctionName"]["Value"] == {"Ref": function_id}
     assert outputs["StateMachineArn"]["Value"] == {"Ref": sm_id}
+    (intake_id, _) = synth.one("AWS::SQS::Queue", INTAKE_QUEUE)
+    assert outputs["IntakeQueueUrl"]["Value"] == {"Ref": intake_id}
     assert "DashboardUrl" in outputs
     command = outputs["ManualInvokeCommand"]["Value"]["Fn::Join"]
     assert command[0] == ""
