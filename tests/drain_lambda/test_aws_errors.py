@@ -257,9 +257,12 @@ def test_throttling_beyond_retries_is_a_transient_error_and_writes_nothing(stubs
         invoke(lifecycle_event())
 
 
-def _failing_poll(stubs: Stubs, failing_since: str) -> dict[str, Any]:
+def _failing_poll(
+    stubs: Stubs, failing_since: str, failed_at: str = "2025-01-06T08:58:50.000Z"
+) -> dict[str, Any]:
     """A poll state whose polls have been failing since ``failing_since`` (the state machine's
-    `$$.State.EnteredTime` format), and Auto Scaling throttling this poll too."""
+    `$$.State.EnteredTime` format), the last 70 s ago (one 60 s retry wait and this poll), and
+    Auto Scaling throttling this poll too."""
     stubs.autoscaling.add_client_error(
         "describe_auto_scaling_instances",
         service_error_code="Throttling",
@@ -271,6 +274,7 @@ def _failing_poll(stubs: Stubs, failing_since: str) -> dict[str, Any]:
         "release_after_seconds": 900,
         "failed_seconds": 300,
         "failing_since": failing_since,
+        "failed_at": failed_at,
     }
     return _waiting_state(started_at=NOW - timedelta(seconds=2000), retry=retry)
 
@@ -297,6 +301,22 @@ def test_a_failure_time_that_cannot_be_true_does_not_end_the_loop(stubs, failing
     hand) doesn't shorten the hold: the state machine's own count still applies."""
     with pytest.raises(TransientAwsError):
         invoke(_failing_poll(stubs, failing_since))
+
+
+def test_an_old_state_passed_back_does_not_end_a_new_loop_at_its_first_failure(stubs):
+    """An old response of the same drain given to a new execution by hand: polls failed from
+    08:30 to 08:35, and this is the new loop's first failure, 25 minutes after the last one
+    noted. That run of failures is not this one: the poll is retried, not taken for an outage
+    that outlasted the 900 s release time (by failing_since alone it would be 30 minutes)."""
+    with pytest.raises(TransientAwsError, match="Throttling"):
+        invoke(
+            _failing_poll(stubs, "2025-01-06T08:30:00.000Z", failed_at="2025-01-06T08:35:00.000Z")
+        )
+    # The same times, the last failure one retry wait and one poll ago: the loop ends.
+    with pytest.raises(ErrorsOutlastedRelease, match="failed for 1800 s"):
+        invoke(
+            _failing_poll(stubs, "2025-01-06T08:30:00.000Z", failed_at="2025-01-06T08:58:50.000Z")
+        )
 
 
 def test_access_denied_is_a_permanent_error(stubs):

@@ -31,6 +31,8 @@ NOT_DRAINABLE_STATUSES = frozenset(
 GLOBAL_TIMEOUT_MARGIN_SECONDS = 60
 # While polls fail, the state machine retries this often (and records a heartbeat each time).
 ERROR_RETRY_SECONDS = 60
+# Lambda's longest timeout (15 minutes): no poll lasts longer, whatever the function's setting.
+LONGEST_LAMBDA_RUN_SECONDS = 900
 
 # How a round ends the drain, for the metrics: "forced" the first time the deadline policy acts
 # (stopping tasks, or completing with tasks left); "after_deadline" when the instance empties
@@ -137,18 +139,27 @@ def retry_policy(state: DrainState, settings: Settings) -> RetryPolicy:
 
 def failing_for_seconds(state: DrainState, now: datetime) -> float | None:
     """How long polls have been failing, by the clock: from the first failed poll's time the
-    state machine recorded, to now. None when unknown, or when that time is not between the
-    hold's start and now (a state edited by hand doesn't get to shorten the hold)."""
+    state machine recorded, to now. None when unknown, when that time is not between the hold's
+    start and now, or when the last failure it noted (failed_at) is not the one just before this
+    poll: at most one retry wait and one Lambda run ago. A state edited or passed back by hand
+    (an old response) doesn't get to shorten the hold; the state machine's own count applies."""
     retry = state.retry
-    if retry is None or not retry.failing_since:
+    if retry is None or not retry.failing_since or not retry.failed_at:
         return None
-    try:
-        since = datetime.fromisoformat(retry.failing_since)
-    except ValueError:
+    since, last = _aware_time(retry.failing_since), _aware_time(retry.failed_at)
+    if since is None or last is None or not state.started_at <= since <= last <= now:
         return None
-    if since.tzinfo is None or not state.started_at <= since <= now:
+    if (now - last).total_seconds() > retry.wait_seconds + LONGEST_LAMBDA_RUN_SECONDS:
         return None
     return (now - since).total_seconds()
+
+
+def _aware_time(text: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
 
 
 def count_tasks(tasks: tuple[TaskView, ...]) -> TaskCounts:
