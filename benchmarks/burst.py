@@ -6,7 +6,7 @@
                                                  # of 100 and 200; 2,000 instances running the
                                                  # same 10,000 tasks: a burst of 1,000
     python -m benchmarks.burst --cluster 1000 --burst 200 [--tasks 10000] [--seed 7]
-        [--asg-bucket 40/10] [--ecs-read 100/20] [--no-limits]
+        [--asg-bucket 40/10] [--ecs-read 100/20] [--no-limits] [--intake-concurrency 20]
 
 Each run builds a fresh Sandbox with AWS's documented rate limits on (`local_aws.rate_limits`:
 ECS's token buckets per action category, Step Functions' StartExecution / DescribeExecution /
@@ -151,6 +151,7 @@ def run_burst(
     reserved_concurrency: int | None = None,
     lambda_env: dict[str, str] | None = None,
     function_timeout: int | None = None,
+    intake_concurrency: int | None = None,
 ) -> BurstRun:
     """Build the cluster, scale in by ``burst`` at once, drain; measure.
 
@@ -166,7 +167,10 @@ def run_burst(
     services = max(1, round(replicas / TASKS_PER_SERVICE))
     heartbeat = hook_heartbeat_timeout()
     wall0 = time.monotonic()
-    with Sandbox(seed=seed, rate_limits=limits, lambda_env=lambda_env) as sb:
+    context = {"intake_concurrency": str(intake_concurrency)} if intake_concurrency else None
+    if intake_concurrency:
+        notes.append(f"intake_concurrency {intake_concurrency} (--intake-concurrency)")
+    with Sandbox(seed=seed, rate_limits=limits, lambda_env=lambda_env, context=context) as sb:
         asg = sb.add_cluster(CLUSTER, instances=cluster, heartbeat_timeout=heartbeat)
         sb.register_task_definition("app", cpu=APP_CPU, memory=APP_MEMORY)
         sb.register_task_definition("agent", cpu=DAEMON_CPU, memory=DAEMON_MEMORY)
@@ -451,6 +455,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--function-timeout", type=int, help="override the function's Timeout (seconds)"
     )
     parser.add_argument(
+        "--intake-concurrency",
+        type=int,
+        help="the CDK app's -c intake_concurrency (first rounds at once; default 10)",
+    )
+    parser.add_argument(
         "--reserved-concurrency",
         type=int,
         help="override the CDK app's reserved concurrency (the app's -c reserved_concurrency)",
@@ -486,6 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reserved_concurrency=args.reserved_concurrency,
                 lambda_env=dict(item.split("=", 1) for item in args.lambda_env),
                 function_timeout=args.function_timeout,
+                intake_concurrency=args.intake_concurrency,
             )
         except BurstDoesNotFit as exc:
             parser.error(f"burst of {burst} on {cluster} instances: {exc}")

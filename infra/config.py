@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ecs_drain_hook import HookTiming, SettingsError, Tunables
+from ecs_drain_hook.timing import INTAKE_CONCURRENCY_RANGE, INTAKE_MAX_CONCURRENCY
 
 ATTACH_USAGE = "-c cluster_name=<ECS cluster> -c asg_names=<group>[,<group>...]"
 DEMO_USAGE = "-c demo=true"
@@ -41,6 +42,7 @@ class AppConfig:
     alarm_topic_arn: str | None
     log_retention_days: int
     reserved_concurrency: int | None
+    intake_concurrency: int
     managed_draining: bool | None
     powertools_layer_arn: str | None
 
@@ -105,6 +107,10 @@ class AppConfig:
         reserved = _int(get, "reserved_concurrency", default=None)
         if reserved is not None and reserved < 1:
             raise ContextError("-c reserved_concurrency must be at least 1")
+        intake = _int(get, "intake_concurrency", default=INTAKE_MAX_CONCURRENCY)
+        low, high = INTAKE_CONCURRENCY_RANGE
+        if intake is None or not low <= intake <= high:
+            raise ContextError(f"-c intake_concurrency must be {low}..{high}")
         tunables = _tunables(get)
         heartbeat = _int(get, "heartbeat_timeout_seconds", default=None)
         try:
@@ -124,6 +130,7 @@ class AppConfig:
             alarm_topic_arn=alarm_topic_arn,
             log_retention_days=retention,
             reserved_concurrency=reserved,
+            intake_concurrency=intake,
             managed_draining=None if managed is None else managed == "enabled",
             powertools_layer_arn=_str(get, "powertools_layer_arn"),
         )

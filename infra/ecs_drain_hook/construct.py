@@ -25,7 +25,7 @@ from ecs_drain_hook.lifecycle_intake import LifecycleIntake
 from ecs_drain_hook.other_hooks import OtherHooksCheck
 from ecs_drain_hook.powertools import POWERTOOLS_VERSION
 from ecs_drain_hook.runtime.drain_hook.settings import Tunables
-from ecs_drain_hook.timing import INTAKE_MAX_CONCURRENCY, HookTiming
+from ecs_drain_hook.timing import INTAKE_CONCURRENCY_RANGE, INTAKE_MAX_CONCURRENCY, HookTiming
 
 DEFAULT_HOOK_NAME = "ecs-drain-hook"
 _HOOK_NAME = re.compile(r"^[A-Za-z0-9\-_/]{1,255}$")
@@ -66,6 +66,7 @@ class EcsDrainHook(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         reserved_concurrency: int | None = None,
+        intake_concurrency: int = INTAKE_MAX_CONCURRENCY,
         powertools_layer_arn: str | None = None,
         powertools_version: str = POWERTOOLS_VERSION,
         state_machine_name: str | None = None,
@@ -76,6 +77,9 @@ class EcsDrainHook(Construct):
             tunables: the drain Lambda's settings (defaults: `Tunables()`).
             heartbeat_timeout_seconds: the hooks' heartbeat timeout; derived when unset. An
                 explicit one must outlast the longest event delivery plus one Lambda run.
+            intake_concurrency: how many first rounds run at once (the intake queue's event
+                source mapping's maximum concurrency, 2..1000): more goes faster through a
+                burst while Auto Scaling's API keeps up, and throttles it sooner.
             powertools_layer_arn: a Powertools v3 python3.13 arm64 layer; needed where
                 Powertools publishes no SSM parameter (China, GovCloud, some newer Regions).
             state_machine_name: a fixed name (default: unique per stack instance).
@@ -86,6 +90,14 @@ class EcsDrainHook(Construct):
         groups = list(auto_scaling_groups)
         tunables = tunables or Tunables()
         _validate(groups, hook_name, state_machine_name, reserved_concurrency)
+        low, high = INTAKE_CONCURRENCY_RANGE
+        if isinstance(intake_concurrency, bool) or not isinstance(intake_concurrency, int):
+            raise ValueError(f"intake_concurrency must be an integer, got {intake_concurrency!r}")
+        if not low <= intake_concurrency <= high:
+            raise ValueError(
+                f"intake_concurrency must be {low}..{high} (an SQS event source mapping's "
+                f"maximum concurrency), got {intake_concurrency}"
+            )
         self.tunables = tunables
         self.hook_name = hook_name
         self.timing = HookTiming.derive(tunables, heartbeat_timeout_seconds)
@@ -141,13 +153,13 @@ class EcsDrainHook(Construct):
             Annotations.of(self).add_warning_v2(
                 RESERVED_CONCURRENCY_WARNING_ID,
                 f"reserved_concurrency={reserved_concurrency}: the intake queue's runs (up to "
-                f"{INTAKE_MAX_CONCURRENCY} at once), polls and ECS events share it; throttled "
+                f"{intake_concurrency} at once), polls and ECS events share it; throttled "
                 "polls are retried by the wait loop, but an ECS or loop-end event throttled "
                 "past 5 minutes is given up"
                 + (
-                    f", and below {INTAKE_MAX_CONCURRENCY + 1} the intake queue's own runs are "
+                    f", and below {intake_concurrency + 1} the intake queue's own runs are "
                     "throttled"
-                    if reserved_concurrency <= INTAKE_MAX_CONCURRENCY
+                    if reserved_concurrency <= intake_concurrency
                     else ""
                 )
                 + ". Leave it unset unless you must.",
@@ -180,7 +192,11 @@ class EcsDrainHook(Construct):
             heartbeat_timeout_seconds=self.heartbeat_timeout_seconds,
         )
         self.intake = LifecycleIntake(
-            self, "Intake", function=self.function, dead_letter_queue=self.dead_letter_queue
+            self,
+            "Intake",
+            function=self.function,
+            dead_letter_queue=self.dead_letter_queue,
+            max_concurrency=intake_concurrency,
         )
         self.rules = DrainEventRules(
             self,

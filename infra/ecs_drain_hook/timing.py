@@ -58,6 +58,7 @@ class Delivery:
 # a second, assumed) at a pace it allows instead of all at once (make bench: 1,000 at once lost
 # 834 lifecycle events when each ran the moment it came).
 INTAKE_MAX_CONCURRENCY = 10
+INTAKE_CONCURRENCY_RANGE = (2, 1000)  # what an event source mapping's MaximumConcurrency takes
 INTAKE_BATCH_SIZE = 1
 # A failed first round is taken again this long after its receive (at least the function's
 # timeout, which Lambda requires); after INTAKE_MAX_RECEIVE_COUNT receives the event goes to the

@@ -71,6 +71,7 @@ class DrainHookStack(Stack):
             # Demo stacks are thrown away whole; attached stacks keep their logs for audits.
             log_removal_policy=RemovalPolicy.DESTROY if config.demo else RemovalPolicy.RETAIN,
             reserved_concurrency=config.reserved_concurrency,
+            intake_concurrency=config.intake_concurrency,
             # Demo mode disables managed draining itself; attach mode has only the user's word.
             managed_draining=False if config.demo else config.managed_draining,
             powertools_layer_arn=config.powertools_layer_arn,

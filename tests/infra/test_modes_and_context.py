@@ -71,6 +71,10 @@ def test_demo_mode_from_context() -> None:
             ["reserved_concurrency"],
         ),
         (
+            {"cluster_name": "p", "asg_names": "a", "intake_concurrency": "1"},
+            ["intake_concurrency", "2..1000"],
+        ),
+        (
             {"cluster_name": "p", "asg_names": "a", "heartbeat_timeout_seconds": "60"},
             ["heartbeat_timeout_seconds"],
         ),
@@ -273,3 +277,35 @@ def test_no_warnings_otherwise(attach: Synth, demo: Synth) -> None:
     turns both other hooks off itself."""
     assert [w for w in warnings(attach) if RESERVED_CONCURRENCY_WARNING_ID not in w] == []
     assert warnings(demo) == []
+
+
+def test_intake_concurrency_sets_the_mapping_and_is_checked() -> None:
+    """How many first rounds run at once: a context key and a construct prop, 2..1000 (an SQS
+    event source mapping's maximum concurrency); the default is INTAKE_MAX_CONCURRENCY."""
+    from aws_cdk import assertions
+
+    from ecs_drain_hook import EcsDrainHook
+    from ecs_drain_hook.timing import INTAKE_MAX_CONCURRENCY
+    from tests.infra.small_stacks import imported, new_stack
+
+    assert config(cluster_name="p", asg_names="a").intake_concurrency == INTAKE_MAX_CONCURRENCY
+    assert config(cluster_name="p", asg_names="a", intake_concurrency="25").intake_concurrency == 25
+    _, stack = new_stack()
+    cluster, groups = imported(stack, "a")
+    EcsDrainHook(
+        stack, "DrainHook", cluster=cluster, auto_scaling_groups=groups, intake_concurrency=25
+    )
+    assertions.Template.from_stack(stack).has_resource_properties(
+        "AWS::Lambda::EventSourceMapping", {"ScalingConfig": {"MaximumConcurrency": 25}}
+    )
+    for bad in (1, 1001, True, "10"):
+        _, stack = new_stack()
+        cluster, groups = imported(stack, "a")
+        with pytest.raises(ValueError, match="intake_concurrency"):
+            EcsDrainHook(
+                stack,
+                "DrainHook",
+                cluster=cluster,
+                auto_scaling_groups=groups,
+                intake_concurrency=bad,  # type: ignore[arg-type]
+            )
