@@ -413,8 +413,9 @@ def _delivery(rng: random.Random, heartbeat: int) -> DeliverySpec:
     if rng.random() < 0.3:
         values["eventbridge_duplicate"] = rng.uniform(0.05, 0.5)
     if rng.random() < 0.3:
-        # Late, but early enough that two Lambda retries after a function error (1 and 2 min)
-        # still run before the heartbeat timeout: nothing can hold the instance before that.
+        # Late, but early enough that a failed first round is taken again (the intake queue's
+        # next receive, 150 s on) before the heartbeat timeout: nothing can hold the instance
+        # before a first round. (Written for Lambda's two async retries; the seeds keep it.)
         values["lifecycle_delay"] = rng.uniform(1, max(1.0, min(0.9 * heartbeat, heartbeat - 240)))
         values["lifecycle_delayed"] = rng.randint(1, 3)
     if rng.random() < 0.3:
