@@ -17,7 +17,6 @@ instance terminated).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 from local_aws.ecs_sim import SimEvent
 from local_aws.lambda_runtime import Invocation
 from local_aws.sandbox import Sandbox
+from local_aws.sqs_event_source import unqueued
 
 CLUSTER = "demo"
 
@@ -72,9 +72,9 @@ class Printer:
         r = inv.result or {}
         event = inv.event if isinstance(inv.event, dict) else {}
         kind = "poll" if "state_version" in event else "event"
-        if _queued_lifecycle_events(event):
+        if unqueued(event) is not event:
             kind = "lifecycle event (intake queue)"
-            event = _queued_lifecycle_events(event)[0]
+            event = unqueued(event)
         if event.get("source") == "aws.ecs":
             if r.get("action") == "ignored":
                 return  # an ECS event that shows tasks still there: no AWS call, not worth a line
@@ -284,20 +284,6 @@ def _release_latencies(sb: Sandbox, report: Any) -> list[tuple[str, float]]:
         if stops and action.ended_at is not None:
             out.append((action.instance_id, (action.ended_at - max(stops)).total_seconds()))
     return out
-
-
-def _queued_lifecycle_events(event: dict[str, Any]) -> list[dict[str, Any]]:
-    """The lifecycle events in an intake queue batch (SQS records), else []."""
-    records = event.get("Records")
-    if not isinstance(records, list):
-        return []
-    bodies = []
-    for record in records:
-        if isinstance(record, dict) and record.get("eventSource") == "aws:sqs":
-            body = json.loads(record.get("body") or "{}")
-            if isinstance(body, dict) and isinstance(body.get("detail"), dict):
-                bodies.append(body)
-    return bodies
 
 
 def _invocation_kinds(sb: Sandbox) -> dict[str, int]:

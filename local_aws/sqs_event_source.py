@@ -42,6 +42,21 @@ from local_aws.clock import Clock
 
 _NAMESPACE = uuid.UUID("5a0c1d2e-8f3b-4c6d-9e7f-1a2b3c4d5e6f")
 MAXIMUM_CONCURRENCY_RANGE = (2, 1000)
+EVENT_SOURCE = "aws:sqs"
+
+
+def unqueued(event: Any) -> Any:
+    """What a run of the mapping carried: the body of a batch of one record (the intake queue's
+    batch size), parsed; any other event as it came."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list) or len(records) != 1 or not isinstance(records[0], dict):
+        return event
+    if records[0].get("eventSource") != EVENT_SOURCE:
+        return event
+    try:
+        return json.loads(records[0].get("body") or "null")
+    except ValueError:
+        return event
 
 
 @dataclass
@@ -297,7 +312,7 @@ class SqsEventSource:
                 },
                 "messageAttributes": {},
                 "md5OfBody": "",
-                "eventSource": "aws:sqs",
+                "eventSource": EVENT_SOURCE,
                 "eventSourceARN": self.queue_arn,
                 "awsRegion": region,
             }

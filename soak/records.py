@@ -19,6 +19,7 @@ from typing import Any
 from local_aws import autoscaling
 from local_aws.ecs_sim import SimEvent
 from local_aws.sandbox import HOOK_NAME, CallRecord, FaultRecord, Sandbox
+from local_aws.sqs_event_source import unqueued
 
 LIFECYCLE_DETAIL_TYPE = "EC2 Instance-terminate Lifecycle Action"
 ECS_INSTANCE_DETAIL_TYPE = "ECS Container Instance State Change"
@@ -403,22 +404,8 @@ def _history_event(event: dict[str, Any]) -> HistoryEvent:
     )
 
 
-def _unqueued(event: Any) -> Any:
-    """The lifecycle event inside an intake queue batch of one record (the mapping's batch
-    size), else the event as it came."""
-    records = event.get("Records") if isinstance(event, dict) else None
-    if not isinstance(records, list) or len(records) != 1 or not isinstance(records[0], dict):
-        return event
-    if records[0].get("eventSource") != "aws:sqs":
-        return event
-    try:
-        return json.loads(records[0].get("body") or "null")
-    except ValueError:
-        return event
-
-
 def _invocation(index: int, record: Any, executions: dict[str, ExecutionView]) -> InvocationView:
-    event = _unqueued(record.event)
+    event = unqueued(record.event)
     kind, instance, token = "other", None, None
     if isinstance(event, dict):
         detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}

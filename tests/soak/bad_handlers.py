@@ -7,22 +7,20 @@ sandbox records the calls as the Lambda's).
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from drain_hook.adapters.clients import client
 from drain_hook.handler import lambda_handler
+from local_aws.sqs_event_source import unqueued
 
 LIFECYCLE = "EC2 Instance-terminate Lifecycle Action"
 
 
 def _lifecycle_detail(event: Any) -> dict[str, Any] | None:
     """The lifecycle event's detail, sent straight or as the intake queue's message body."""
-    records = event.get("Records") if isinstance(event, dict) else None
-    if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
-        event = json.loads(records[0]["body"])
+    event = unqueued(event)
     if isinstance(event, dict) and event.get("detail-type") == LIFECYCLE:
         return dict(event["detail"])
     return None
