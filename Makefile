@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# npm ci of package.json's pins: the CDK CLI, and asl-validator for the tests.
+NPM_STAMP := node_modules/.installed
 # jsii reads a list of Node major versions whose end-of-life banner to silence.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,19,20,21
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
@@ -57,20 +59,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The tests need node_modules too: asl-validator checks the state machine's definition.
+test: lint $(NPM_STAMP)
 	$(BIN)/python -m pytest
 
-test-fast: lint
+test-fast: lint $(NPM_STAMP)
 	$(BIN)/python -m pytest $(FAST_TESTS)
 
 # The CDK CLI is pinned in package.json; cdk.json runs `python3 app.py`, so the venv comes first.
-NPM_STAMP := node_modules/.installed
 CDK := PATH="$(abspath $(BIN)):$$PATH" npx --no-install cdk
 CDK_ARGS ?=
 ARGS ?= --help
 
 $(NPM_STAMP): package.json package-lock.json
-	@echo "== installing the pinned CDK CLI (npm ci)"
+	@echo "== installing the pinned CDK CLI and asl-validator (npm ci)"
 	npm ci --no-audit --no-fund
 	touch $(NPM_STAMP)
 

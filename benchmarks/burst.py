@@ -205,9 +205,7 @@ def run_burst(
         for key, value in sorted((lambda_env or {}).items()):
             notes.append(f"Lambda environment {key}={value} (--lambda-env)")
         env = definition.lambda_environment
-        fast_path = any(
-            "Container Instance State Change" in str(rule.pattern) for rule in definition.rules
-        )
+        fast_path = any("ECS Task State Change" in str(rule.pattern) for rule in definition.rules)
         stopped: list[tuple[datetime, str]] = []
 
         def on_sim(event: SimEvent) -> None:
@@ -330,7 +328,7 @@ def describe(run: BurstRun, limits: RateLimits | None) -> str:
         else "none in the CDK app (the account's unreserved concurrency, 1,000)"
     )
     errors = ", ".join(f"{n} {kind}" for kind, n in run.function_errors.most_common()) or "none"
-    path = "wait loop + ECS event fast path" if run.fast_path else "wait loop only"
+    path = "wait loop + task-stopped event fast path" if run.fast_path else "wait loop only"
     if limits is None:
         bucket_text = "rate limits OFF"
     else:

@@ -8,7 +8,11 @@ Variants, interleaved run by run so a noisy machine slows them alike:
 - ``handler``: ``import drain_hook.handler`` with tracing off (the module also reads and
   validates the settings and configures the clients, as a cold start does);
 - ``handler+tracing``: the same with ``TRACING_ENABLED=true`` (Powertools Tracer and the X-Ray
-  SDK are imported; ``POWERTOOLS_TRACE_DISABLED=true`` keeps it from talking to a daemon).
+  SDK are imported; ``POWERTOOLS_TRACE_DISABLED=true`` keeps it from talking to a daemon);
+- ``+task event``: the handler and what its first task-stopped event loads (the fast path: a
+  release usually begins in a new Lambda environment, so this is inside its latency);
+- ``+lifecycle/poll``: the handler and what a lifecycle event or a poll loads (pydantic, the
+  drain decision and flow).
 
 Each child times only the import statement (``perf_counter`` around it, interpreter start-up
 excluded) and reports how many modules it added to ``sys.modules`` and whether ``aws_xray_sdk``
@@ -67,7 +71,19 @@ VARIANTS = (
         "drain_hook.handler",
         {**_LAMBDA_ENV, "TRACING_ENABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true"},
     ),
+    Variant(
+        "+task event",
+        "drain_hook.handler, drain_hook.logic.fast_path",
+        {**_LAMBDA_ENV, "TRACING_ENABLED": "false"},
+    ),
+    Variant(
+        "+lifecycle/poll",
+        "drain_hook.handler, drain_hook.logic.drain_flow, drain_hook.models.schemas",
+        {**_LAMBDA_ENV, "TRACING_ENABLED": "false"},
+    ),
 )
+# The handler's import is held to this multiple of a bare `import boto3` (median of a run).
+HANDLER_IMPORT_BUDGET = 1.4
 
 
 @dataclass
@@ -178,6 +194,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"tracing off imports aws_xray_sdk: {'yes' if handler.xray else 'no'}; "
         f"tracing on adds {tracing.modules - handler.modules} modules"
+    )
+    base = statistics.median(s.seconds for s in samples["boto3"])
+    ratio = statistics.median(s.seconds for s in samples["handler"]) / base
+    print(
+        f"the handler's import: {ratio:.2f}x boto3 (budget {HANDLER_IMPORT_BUDGET}x): "
+        + ("within" if ratio <= HANDLER_IMPORT_BUDGET else "OVER")
     )
     return 0
 

@@ -3,14 +3,20 @@
     python -m benchmarks.release [--seeds 10] [--quick] [--schedules 15:120,120:300,300:600]
 
 All on the local sandbox, on virtual time, with the real drain Lambda and state machine as the
-CDK app synthesizes them. Three variants of each drain:
+CDK app synthesizes them, and ECS's events as the developer guide lists them (a task told to
+stop raises a task event when it reaches STOPPED, and no container instance event). A new
+Lambda environment spends the sandbox's assumed init time (1 s) before its handler runs, so a
+release on a cold start pays it. Three variants of each drain:
 
-- ours, events on: ECS "Container Instance State Change" events reach the Lambda through the
-  CDK app's rule (the fast path), the wait loop is the safety net;
+- ours, events on: ECS "Task State Change" events of stopped tasks reach the Lambda through
+  the CDK app's rule (the fast path), the wait loop is the safety net;
 - ours, events lost: every ECS event is lost, the loop alone finds the instance empty;
 - anchor: aws-cdk-lib's legacy drain hook (`LifecycleHookDrainHook` + its Lambda, polling every
   10 s inside one run, releasing at its drain time, default 5 minutes) on the same cluster,
   without ours (`local_aws/other_hooks.py`).
+
+Drains: the short one (its last task stops a minute or two after the scale-in) and the same
+with a 60 s deregistration delay (every task told to stop spends 60 s DEACTIVATING first).
 
 Printed per variant:
 
@@ -24,6 +30,11 @@ Printed per variant:
 - cost per drain at list prices (PRICES below, us-east-1, late 2026), for drains of about
   5 minutes, 1 hour and 24 hours (a standalone task that runs that long).
 
+Then what a busy cluster costs: tasks stopping on instances nobody drains (batch jobs ending at
+a steady rate) each wake the Lambda, since the rule can't tell instances apart; printed per
+1,000 such stops: Lambda invocations, ECS calls, and the share of the account's ECS
+cluster-read bucket (20 a second refilled) they take.
+
 Then the loop's schedule: the same drains under several (first, longest) poll intervals, the
 figures the defaults in lambda/drain_hook/settings.py were chosen from.
 """
@@ -36,12 +47,14 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from drain_hook import contract
 from drain_hook.settings import Tunables
 from local_aws import autoscaling
+from local_aws.ecs_sim import Timings
 from local_aws.faults import Instrument
+from local_aws.rate_limits import ECS_CATEGORIES
 from local_aws.sandbox import HOOK_NAME, Sandbox
 
 CLUSTER = "c1"
@@ -137,8 +150,9 @@ def ours(
     batch_seconds: float | None,
     env: dict[str, str],
     context: dict[str, str] | None = None,
+    timings: Timings | None = None,
 ) -> Drain:
-    with Sandbox(seed=seed, lambda_env=env, context=context) as sb:
+    with Sandbox(seed=seed, lambda_env=env, context=context, timings=timings) as sb:
         asg, victim = _world(sb, batch_seconds)
         sb.deploy()
         if not events:
@@ -165,8 +179,8 @@ def ours(
         )
 
 
-def anchor(seed: int, *, batch_seconds: float | None) -> Drain:
-    with Sandbox(seed=seed) as sb:
+def anchor(seed: int, *, batch_seconds: float | None, timings: Timings | None = None) -> Drain:
+    with Sandbox(seed=seed, timings=timings) as sb:
         asg, victim = _world(sb, batch_seconds)
         counter = Instrument(seed=seed)
         session = counter.session(sb.region)
@@ -226,6 +240,72 @@ def _measure(
         log_kb=figures["log_kb"],
         sns=int(figures["sns"]),
     )
+
+
+@dataclass
+class Busy:
+    stops: int  # task stops on instances nobody drains
+    invocations: int  # Lambda runs those stops caused
+    ecs_calls: int  # AWS calls those runs made (ListContainerInstances only)
+    seconds: float  # virtual time the stops took
+    environments: int
+    drained: bool  # the instance scaled in meanwhile was released on its last task's event
+
+
+def busy_cluster(seed: int, *, stops: int, per_minute: float) -> Busy:
+    """One instance drains while batch jobs keep ending on the others, `per_minute` a minute."""
+    with Sandbox(seed=seed) as sb:
+        asg = sb.add_cluster(CLUSTER, instances=4, heartbeat_timeout=1200, cpu=65536, memory=262144)
+        for family in ("web", "job"):
+            sb.register_task_definition(family, cpu=64, memory=128)
+        sb.create_service(
+            CLUSTER, "web", "web", 8, minimum_healthy_percent=100, maximum_percent=200
+        )
+        sb.settle()
+        sb.deploy()
+        calls = sb.record_calls()
+        [victim] = sb.scale_in_candidates(asg, 1)
+        others = [i for i in sb.group_instances(asg) if i != victim]
+        gap = 60.0 / per_minute
+        for n in range(stops):
+            # Each job starts (about 20 s), runs 10 s and exits: one stop every `gap` seconds.
+            sb.timers.call_later(
+                n * gap,
+                lambda n=n: sb.run_standalone(CLUSTER, "job", others[n % 3], exits_after=10),
+                name="job",
+            )
+        sb.scale_in(asg, 3)
+        start = sb.clock.now()
+        sb.run()
+        sb.advance(start + timedelta(seconds=stops * gap + 120))
+        victim_arn = next(
+            e["detail"]["containerInstanceArn"]
+            for e in sb.sim.ecs_events
+            if e["detail"].get("ec2InstanceId") == victim
+        )
+        theirs = {
+            index
+            for index, invocation in enumerate(sb.runtime.invocations)
+            if isinstance(invocation.event, dict)
+            and invocation.event.get("detail-type") == contract.TASK_DETAIL_TYPE
+            and invocation.event["detail"].get("containerInstanceArn") != victim_arn
+        }
+        [action] = [a for a in autoscaling.lifecycle_actions(victim) if a.hook_name == HOOK_NAME]
+        last = _last_stop(sb, victim)
+        released = (
+            action.ended_by == "complete"
+            and last is not None
+            and action.ended_at is not None
+            and (action.ended_at - last).total_seconds() <= 2.0
+        )
+        return Busy(
+            stops=len(theirs),
+            invocations=len(theirs),
+            ecs_calls=sum(1 for c in calls if c.invocation in theirs),
+            seconds=stops * gap,
+            environments=len({sb.runtime.invocations[i].environment for i in theirs}),
+            drained=released,
+        )
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -289,22 +369,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     wall0 = time.monotonic()
     ok = True
 
-    print(
-        "short drain (3 instances, web 6 tasks 100/200 %, worker 3 tasks 50/100 %, one scaled "
-        f"in, no standalone task), {len(seeds)} seeds; schedule "
-        f"{defaults.poll_interval_first_seconds}:{defaults.poll_interval_max_seconds} (defaults)"
-    )
-    print(HEADER)
     env = schedule_env(defaults.poll_interval_first_seconds, defaults.poll_interval_max_seconds)
-    variants = [
-        [ours(s, events=True, batch_seconds=None, env=env) for s in seeds],
-        [ours(s, events=False, batch_seconds=None, env=env) for s in seeds],
-        [anchor(s, batch_seconds=None) for s in seeds],
-    ]
-    for drains in variants:
-        print(summarize(drains))
-        ok &= all(d.lost == 0 for d in drains[:1]) if drains[0].variant != "anchor" else True
-    ok &= all(d.lost == 0 for group in variants[:2] for d in group)
+    delay = Timings(deactivate_seconds=60.0)
+    for title, timings in (
+        ("short drain", None),
+        ("the same drain, 60 s deregistration delay (every stop spends 60 s DEACTIVATING)", delay),
+    ):
+        print(
+            f"{title}: 3 instances, web 6 tasks 100/200 %, worker 3 tasks 50/100 %, one scaled "
+            f"in, no standalone task; {len(seeds)} seeds; schedule "
+            f"{defaults.poll_interval_first_seconds}:{defaults.poll_interval_max_seconds} "
+            "(defaults); latency = last task STOPPED -> CompleteLifecycleAction"
+        )
+        print(HEADER)
+        variants = [
+            [ours(s, events=True, batch_seconds=None, env=env, timings=timings) for s in seeds],
+            [ours(s, events=False, batch_seconds=None, env=env, timings=timings) for s in seeds],
+            [anchor(s, batch_seconds=None, timings=timings) for s in seeds],
+        ]
+        for drains in variants:
+            print(summarize(drains))
+        ok &= all(d.lost == 0 for group in variants[:2] for d in group)
+        print()
+
+    per_minute = 300.0
+    stops = 200 if args.quick else 1000
+    busy = busy_cluster(1, stops=stops, per_minute=per_minute)
+    refill = ECS_CATEGORIES["Cluster resource read actions"][1]
+    scale = 1000 / max(1, busy.stops)
+    print(
+        f"busy cluster: {busy.stops} task stops on instances nobody drains, {per_minute:.0f} a "
+        "minute, while one instance drains (seed 1)"
+    )
+    print(
+        f"  per 1,000 such stops: {busy.invocations * scale:.0f} Lambda invocations, "
+        f"{busy.ecs_calls * scale:.0f} ECS calls (ListContainerInstances; "
+        f"{busy.environments} Lambda environments), "
+        f"{busy.ecs_calls / busy.seconds:.2f} calls a second = "
+        f"{100 * busy.ecs_calls / busy.seconds / refill:.1f} % of the cluster-read bucket's "
+        f"refill ({refill}/s); invocations cost "
+        f"${busy.invocations * scale * PRICES['lambda_request']:.4f} + "
+        f"${busy.invocations * scale * 0.02 * OURS_MEMORY_GB * PRICES['gb_second_arm']:.4f} "
+        "(20 ms billed each) per 1,000 stops"
+    )
+    print(f"  the drained instance released within 2 s of its last task: {busy.drained}")
+    ok &= busy.drained
 
     print()
     print(

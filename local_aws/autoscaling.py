@@ -156,6 +156,11 @@ class Knobs:
     # TerminateInstanceInAutoScalingGroup on a pooled instance: "reject" (API reference) or
     # "allow" (terminate it through Warmed:Terminating).
     terminate_pooled_instance: str = "reject"
+    # For this many seconds after an action begins, Auto Scaling answers a heartbeat or a
+    # completion by token "No active Lifecycle Action found", though DescribeAutoScalingInstances
+    # already shows the wait. No doc says so; seen in a public report (PrairieLearn PR 15586, a
+    # retry seconds later succeeded). 0: the documented behaviour, the action answers at once.
+    token_ready_after_seconds: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -903,13 +908,17 @@ def _find_active(
         raise ValidationError(
             f"No Lifecycle Hook found with name {hook_name} for group {group_name}"
         )
-    for action in _state(backend).actions:
+    state = _state(backend)
+    for action in state.actions:
         if (
             action.active
             and action.asg_name == group_name
             and action.hook_name == hook_name
             and (action.token == token if token else action.instance_id == instance_id)
         ):
+            ready = action.started_at + timedelta(seconds=state.knobs.token_ready_after_seconds)
+            if token and _now() < ready:
+                break  # not yet known by its token (see Knobs.token_ready_after_seconds)
             return action
     if token:
         raise ValidationError(f"No active Lifecycle Action found with token {token}")

@@ -1,17 +1,18 @@
 """`make demo`: a scale-in drained end to end on the local sandbox, printed as it happens.
 
     python -m local_aws.demo [--instances 3] [--scale-in 1] [--standalone wait|stop]
-                             [--standalone-seconds 1200] [--seed 7] [--warm-pool]
+                             [--standalone-seconds 1200] [--deregistration-delay 60]
+                             [--seed 7] [--warm-pool]
 
 A cluster of a few instances runs two services (web: min 100% / max 200%; worker: min 50% /
 max 100%) and a standalone batch task on the instance the scale-in will pick. The group is
 scaled in; the hook fires, the real drain Lambda sets DRAINING and starts the real state machine,
 ECS replaces the service tasks, the Lambda polls and heartbeats, and completes the lifecycle
-action (on ECS's event for the last task, or at a poll). With --warm-pool the group keeps a warm
-pool: after the drain the pool shrinks by one, and the pooled instance (never registered with
-ECS) is released at once instead of waiting for the hook's timeout. Exit status 0 only if every
-lifecycle action was completed by the drain and no task was lost (no task still running when its
-instance terminated).
+action (on ECS's task-stopped event for the last task, or at a poll). With --warm-pool the group
+keeps a warm pool: after the drain the pool shrinks by one, and the pooled instance (never
+registered with ECS) is released at once instead of waiting for the hook's timeout. Exit status
+0 only if every lifecycle action was completed by the drain and no task was lost (no task still
+running when its instance terminated).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from local_aws.ecs_sim import SimEvent
+from local_aws.ecs_sim import SimEvent, Timings
 from local_aws.lambda_runtime import Invocation
 from local_aws.sandbox import Sandbox
 from local_aws.sqs_event_source import unqueued
@@ -77,8 +78,8 @@ class Printer:
             event = unqueued(event)
         if event.get("source") == "aws.ecs":
             if r.get("action") == "ignored":
-                return  # an ECS event that shows tasks still there: no AWS call, not worth a line
-            kind = "ECS event"
+                return  # a task stopped, but tasks still hold its instance (or nobody drains it)
+            kind = "task-stopped event"
         elif event.get("source") == "aws.states":
             kind = "loop end"
         self.say(
@@ -124,6 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1200,
         help="how long the standalone task runs before it exits by itself",
     )
+    parser.add_argument(
+        "--deregistration-delay",
+        type=float,
+        default=60,
+        help="seconds a task told to stop spends DEACTIVATING (a load balancer's deregistration "
+        "delay) before it stops",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--warm-pool",
@@ -137,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     wall0 = time.monotonic()
     env = {"STANDALONE_TASKS": args.standalone, "STANDALONE_GRACE_SECONDS": "300"}
-    with Sandbox(seed=args.seed, lambda_env=env) as sb:
+    timings = Timings(deactivate_seconds=args.deregistration_delay)
+    with Sandbox(seed=args.seed, lambda_env=env, timings=timings) as sb:
         out = Printer(sb)
         # The CDK app's default heartbeat timeout (it must outlast the longest event delivery).
         asg = sb.add_cluster(CLUSTER, instances=args.instances, heartbeat_timeout=1200)
@@ -166,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"ecs-drain-hook demo: cluster '{CLUSTER}', group '{asg}' with {args.instances} "
             f"instances, services web ({web_desired} tasks, min 100% max 200%) and worker "
             f"({worker_desired} tasks, min 50% max 100%), a standalone task on {victims[0]}, "
-            f"STANDALONE_TASKS={args.standalone}, seed {args.seed}"
+            f"STANDALONE_TASKS={args.standalone}, deregistration delay "
+            f"{args.deregistration_delay:.0f}s, seed {args.seed}"
         )
         print(f"state machine from {sb.definition.source}; virtual time below, [hh:mm:ss]")
         if not args.quiet:
@@ -293,7 +303,7 @@ def _invocation_kinds(sb: Sandbox) -> dict[str, int]:
         if "state_version" in event:
             kind = "polls"
         elif event.get("source") == "aws.ecs":
-            kind = "ECS events"
+            kind = "task-stopped events"
         elif event.get("source") == "aws.states":
             kind = "loop ends"
         else:

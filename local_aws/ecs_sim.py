@@ -44,16 +44,21 @@ virtual clock, as the UpdateContainerInstancesState API reference and the develo
 - When the EC2 instance terminates, its container instance goes INACTIVE and any task still on
   it is lost: it is marked STOPPED (stopCode TerminationNotice: UNCONFIRMED, the docs name no
   code for it) and recorded in ``lost_tasks``.
-- ECS events (`local_aws.ecs_events`): "ECS Task State Change" on every task state change
-  (placed, RUNNING, desiredStatus STOPPED, STOPPING, STOPPED, lost); "ECS Container Instance
-  State Change" on registration, deregistration, agent connect and disconnect, a task placed or
-  told to stop (its resources and counts change), a task reaching STOPPED (resources released),
-  and instance termination ("Amazon ECS container instance state change events", "Amazon ECS
-  events"). A status change through UpdateContainerInstancesState (e.g. DRAINING) is not in the
-  docs' list: UNCONFIRMED, ``EcsOptions.status_change_events`` (default True); likewise
-  Put/DeleteAttributes, ``EcsOptions.attribute_change_events`` (default False). Each such change
-  raises the resource's ``version``, which DescribeTasks / DescribeContainerInstances show.
-  ``event_sinks`` receive every event, through the `EventDelivery` faults.
+- ECS events (`local_aws.ecs_events`), exactly as the developer guide lists their triggers:
+  "ECS Task State Change" on every task state change (placed, RUNNING, told to stop, STOPPING,
+  STOPPED, lost; "Amazon ECS task state change events"); "ECS Container Instance State Change"
+  only on the triggers "Amazon ECS container instance state change events" lists: a task placed
+  or told to stop (StartTask, RunTask, StopTask, the service scheduler: the instance's resources
+  change at the request), the agent reporting STOPPED for a task still desired RUNNING (a task
+  that exited by itself, or was lost with its host), registration, deregistration, agent
+  connect and disconnect, and instance termination ("Amazon ECS events"). A task told to stop
+  that later reaches STOPPED raises a task event only: no container instance event follows a
+  drain's last task. Two changes the guide does not list are UNCONFIRMED knobs, off by default
+  (the model the product must not need): UpdateContainerInstancesState's status change (e.g.
+  DRAINING), ``EcsOptions.status_change_events``, and Put/DeleteAttributes,
+  ``EcsOptions.attribute_change_events``. Each event raises the resource's ``version``, which
+  DescribeTasks / DescribeContainerInstances show. ``event_sinks`` receive every event, through
+  the `EventDelivery` faults.
 
 Every change is also recorded in ``events`` (virtual time, kind, details) for the demo and the
 tests, and moto's own task status progression is frozen so only this scheduler moves tasks.
@@ -144,8 +149,10 @@ class EcsOptions:
     stopped_task_retention: float = 3600.0
     agent_flapping: AgentFlapping | None = None
     events: EventDelivery = field(default_factory=EventDelivery)
-    status_change_events: bool = True  # UNCONFIRMED: UpdateContainerInstancesState raises one
-    attribute_change_events: bool = False  # UNCONFIRMED: Put/DeleteAttributes raise one
+    # Not in the guide's list of container instance event triggers: UNCONFIRMED either way, so
+    # not raised by default (an event the product would have to be given is the harder case).
+    status_change_events: bool = False  # UpdateContainerInstancesState (e.g. DRAINING)
+    attribute_change_events: bool = False  # Put/DeleteAttributes
 
     def __post_init__(self) -> None:
         if self.stopped_task_retention < 0:
@@ -474,7 +481,11 @@ class EcsSimulator:
             return str(task.task_arn)
 
     def _begin_stop(self, task: Any, reason: str, code: str = SCHEDULER_INITIATED) -> None:
-        """StopTask semantics: desiredStatus STOPPED, then the stop walks through its states."""
+        """StopTask semantics: desiredStatus STOPPED, then the stop walks through its states.
+
+        Telling a task to stop changes the instance's resources: ECS raises a container
+        instance event for it now ("Amazon ECS container instance state change events"), and
+        none when the task later reaches STOPPED."""
         if task.last_status == "STOPPED" or task.task_arn in self._stop_deferred:
             return
         if task.desired_status == "STOPPED" and task.last_status not in STARTING:
@@ -495,9 +506,20 @@ class EcsSimulator:
                 service=info.service,
             )
             self._task_changed(task)
-            self._instance_changed(ci)
+        else:
+            self._walk_stop(task, ci)
+        if ci is not None:
+            self._instance_changed(ci)  # told to stop: runningTasksCount dropped
+
+    def _exit_by_itself(self, task: Any) -> None:
+        """An essential container exited: the agent stops the task while ECS still wants it
+        RUNNING, and reports STOPPED for a task whose desired status is RUNNING, which raises
+        a container instance event ("Amazon ECS container instance state change events")."""
+        if task.last_status != "RUNNING" or task.desired_status != "RUNNING":
             return
-        self._walk_stop(task, ci)
+        task.stopped_reason = "Essential container in task exited"
+        task.stop_code = CONTAINER_EXITED
+        self._walk_stop(task, self._instance_of(task))
 
     def _walk_stop(self, task: Any, ci: Any | None) -> None:
         if task.last_status in STARTING:
@@ -519,13 +541,14 @@ class EcsSimulator:
             service=self._adopt(task).service,
         )
         self._task_changed(task)
-        if ci is not None:
-            self._instance_changed(ci)  # runningTasksCount dropped
 
     def _finish_stop(self, task: Any) -> None:
         if task.last_status == "STOPPED":
             return
         now = self.clock.now()
+        # A task told to stop reaching STOPPED raises a task event only; one still desired
+        # RUNNING (it exited, or its host went) is in the container instance event's list.
+        unexpected = task.desired_status == "RUNNING"
         task.last_status = "STOPPED"
         task.desired_status = "STOPPED"
         task.stopped_at = now
@@ -556,7 +579,7 @@ class EcsSimulator:
             reason=task.stopped_reason,
         )
         self._task_changed(task)
-        if instance is not None:
+        if instance is not None and unexpected:
             self._instance_changed(instance)
 
     def stop_task(self, task: Any, reason: str, code: str = USER_INITIATED) -> None:
@@ -771,7 +794,7 @@ class EcsSimulator:
                 self._at(self.clock.now() + timedelta(seconds=info.exits_after), "EXIT", key)
             return True
         if action == "EXIT":
-            self._begin_stop(task, "Essential container in task exited", CONTAINER_EXITED)
+            self._exit_by_itself(task)
             return True
         if action == "STOPPING":
             if task.last_status == "DEACTIVATING":

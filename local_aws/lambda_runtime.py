@@ -42,7 +42,12 @@ ServiceException 500):
   Invoke directly) takes no virtual time, as before.
 - Execution environments: each run takes a free environment of its function (the most
   recently used) or a new one (a cold start); `current_environment` names it, so the sandbox
-  gives each environment its own boto3 clients (`local_aws.rate_limits`).
+  gives each environment its own boto3 clients (`local_aws.rate_limits`). A new environment's
+  run first spends ``cold_start_seconds`` of virtual time in its init phase (Lambda DG
+  "Understanding the Lambda execution environment lifecycle"; the figure is an assumption,
+  default 1 s) when the run can park. An environment idle longer than
+  ``environment_idle_seconds`` (default 300 s; AWS publishes no figure) is gone: the next run
+  starts a new one.
 
 Asynchronous invocation (``InvocationType=Event``, what EventBridge uses), per Lambda DG "How
 Lambda handles errors and retries with asynchronous invocation":
@@ -95,6 +100,11 @@ DEFAULT_ASYNC_EVENT_AGE_SECONDS = 21600
 FUNCTION_ERROR_RETRY_DELAYS = (60, 120)  # after the first and the second attempt
 THROTTLE_RETRY_FIRST_SECONDS = 1.0
 THROTTLE_RETRY_MAX_SECONDS = 300.0
+# Assumed init time of a new environment (python3.13, boto3 and Powertools imported): about
+# twice what a 256 MB function's boto3 import alone is commonly reported to take.
+COLD_START_SECONDS = 1.0
+# Assumed idle time after which an environment is gone (reports range from 5 to 15 minutes).
+ENVIRONMENT_IDLE_SECONDS = 300.0
 
 Outcome = Literal["ok", "function_error", "throttled", "service_error"]
 
@@ -183,6 +193,8 @@ class Invocation:
     error: str | None = None
     invocation_type: str = "RequestResponse"
     ended_at: datetime | None = None  # virtual time the run returned (parked runs last)
+    environment: int | None = None  # the execution environment that ran it
+    cold_start: bool = False  # the environment was new: the run began with its init phase
 
 
 @dataclass
@@ -251,6 +263,13 @@ class LambdaRuntime:
     listeners: list[Callable[[Invocation], None]] = field(default_factory=list)
     seed: int = 0
     run_seconds: float = 0.0  # how long a run holds a unit of concurrency (virtual seconds)
+    # Virtual seconds a new execution environment spends in its init phase before the handler
+    # runs (Lambda DG "Understanding the Lambda execution environment lifecycle": Init runs on
+    # a cold start). AWS publishes no figure for a function: an assumption, on the slow side.
+    cold_start_seconds: float = COLD_START_SECONDS
+    # How long an idle environment stays warm before Lambda reclaims it. AWS publishes no
+    # figure (UNCONFIRMED): a short one, so runs after a quiet spell start cold.
+    environment_idle_seconds: float = ENVIRONMENT_IDLE_SECONDS
     async_latency_seconds: float = 0.0
     async_duplicate_probability: float = 0.0
     rejections: list[Rejection] = field(default_factory=list)
@@ -278,6 +297,8 @@ class LambdaRuntime:
         self._scaling_buckets: dict[str, TokenBucket] = {}
         self._async_threads = 0
         self.peak_concurrency: dict[str, int] = {}
+        self._new_envs: set[tuple[str, int]] = set()
+        self._idle_since: dict[tuple[str, int], datetime] = {}
 
     def register(
         self,
@@ -377,13 +398,22 @@ class LambdaRuntime:
             in_flight = self._in_flight(fn.function_name, now)
             peak = self.peak_concurrency.get(fn.function_name, 0)
             self.peak_concurrency[fn.function_name] = max(peak, in_flight)
-            record = Invocation(now, fn.function_name, None, invocation_type=invocation_type)
+            record = Invocation(
+                now,
+                fn.function_name,
+                None,
+                invocation_type=invocation_type,
+                environment=environment,
+                cold_start=(fn.function_name, environment) in self._new_envs,
+            )
+            self._new_envs.discard((fn.function_name, environment))
         try:
             result = self._run_handler(fn, raw, record, environment)
         finally:
             with self._lock:
                 span.end = record.ended_at = self.clock.now()
                 self._free_envs.setdefault(fn.function_name, []).append(environment)
+                self._idle_since[(fn.function_name, environment)] = span.end
         for listener in self.listeners:
             listener(record)
         return result
@@ -404,6 +434,10 @@ class LambdaRuntime:
         if rule is not None:
             return _RunResult("service_error", b"", "ServiceException"), -1
         free = self._free_envs.setdefault(name, [])
+        if free and (now - self._idle_since[(name, free[-1])]).total_seconds() > (
+            self.environment_idle_seconds
+        ):
+            free.clear()  # the most recently used one has idled too long: so have the others
         if free:
             return None, free.pop()  # the most recently used environment (warm)
         if self.scaling is not None:
@@ -411,6 +445,7 @@ class LambdaRuntime:
             if not bucket.take(now):
                 return _RunResult("throttled", b"", "ConcurrentInvocationLimitExceeded"), -1
         self.environments[name] = self.environments.get(name, 0) + 1
+        self._new_envs.add((name, self.environments[name]))
         return None, self.environments[name]
 
     def _in_flight(self, function_name: str, now: datetime) -> int:
@@ -491,6 +526,8 @@ class LambdaRuntime:
             index,
         )
         try:
+            if record.cold_start and self.cold_start_seconds > 0:
+                self.park(self.cold_start_seconds)  # the init phase, before the handler
             result = self._resolve(binding)(event, context)
         except InvocationTimedOut as timeout:
             # Lambda DG "Troubleshoot invocation issues in Lambda": the run is stopped.

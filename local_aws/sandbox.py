@@ -290,6 +290,17 @@ class Sandbox:
         container_cache.use_store(
             lambda: self._container_caches.setdefault(current_environment(), {})
         )
+        # With POWERTOOLS_METRICS_DISABLED, Powertools keeps every metric instead of dropping
+        # it at the end of a run, and prints the set each time one reaches 100 values: drop them.
+        from drain_hook.observability import metrics
+
+        flush = type(metrics).flush_metrics
+
+        def flush_and_forget(raise_on_empty_metrics: bool = False) -> None:
+            flush(metrics, raise_on_empty_metrics=raise_on_empty_metrics)
+            metrics.clear_metrics()
+
+        metrics.flush_metrics = flush_and_forget  # type: ignore[method-assign]
 
     def _unpatch_lambda_seams(self) -> None:
         from drain_hook import clock as lambda_clock
@@ -299,6 +310,9 @@ class Sandbox:
             lambda_clock.utc_now = self._saved_utc_now
         clients.use_session(None)
         container_cache.use_store(None)
+        from drain_hook.observability import metrics
+
+        metrics.__dict__.pop("flush_metrics", None)
 
     def _abandon_executions(self) -> None:
         if self.keeper.running == 0:

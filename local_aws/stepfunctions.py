@@ -41,12 +41,30 @@ Behaviour (each line names its source):
   ``Lambda.AWSLambdaException``, which Step Functions raises on its side of the call).
 - AWS SDK integration errors (developer guide "Learning to use AWS service SDK integrations
   in Step Functions"): ``ServiceName.ErrorName``, both PascalCase, always with the
-  ``Exception`` suffix (``AutoScaling.ResourceContentionException``). For an error code the
-  service's API model does not declare (Auto Scaling's ``ValidationError``, ``Throttling``)
-  the name is the SDK's generic ``<Service>.<Service>Exception``, e.g.
-  ``AutoScaling.AutoScalingException`` (UNCONFIRMED: the guide is silent; this is what the
-  AWS SDK for Java raises and what moto's interpreter also chose). moto named every error
-  after the lower-case resource name ("autoscaling.autoscalingException").
+  ``Exception`` suffix. A modelled error is named after its error code: Auto Scaling's
+  ResourceContentionFault (code ``ResourceContention``) is
+  ``AutoScaling.ResourceContentionException``, the AWS SDK for Java's class name
+  (UNCONFIRMED: by the guide's suffix rule it could be ``...ResourceContentionFaultException``;
+  the drain loop retries both). For an error code the service's API model does not declare
+  (Auto Scaling's ``ValidationError``, which "No active Lifecycle Action" is, and
+  ``Throttling``) the name is the SDK's generic ``<Service>.<Service>Exception``, e.g.
+  ``AutoScaling.AutoScalingException`` (UNCONFIRMED: the guide is silent; real executions
+  report ``Ec2.Ec2Exception`` for an EC2 throttle, and moto's interpreter chose the same).
+  moto named every error after the lower-case resource name ("autoscaling.autoscalingException").
+- The execution history quota (developer guide "Step Functions service quotas", "Starting new
+  executions to avoid reaching the history quota"): a Standard execution's history holds at
+  most 25,000 events. Every event moto's interpreter writes is counted; when a state would
+  write event 25,000, the execution fails instead, ExecutionFailed being event 25,000, with
+  Error ``States.Runtime`` and Cause "The execution reached the maximum number of history
+  events (25000)." (the guide gives neither; real failed executions report them). No Retry or
+  Catch sees it (moto's ``States.ALL`` would match ``States.Runtime``, AWS's does not), a Task
+  whose scheduling was cut calls nothing, and the FAILED status event goes out as for any
+  failure. moto writes what AWS writes per state (checked in
+  ``tests/local_aws/test_stepfunctions_semantics.py``): a Task on lambda:invoke or aws-sdk 5
+  (TaskStateEntered, TaskScheduled, TaskStarted, TaskSucceeded or TaskFailed, TaskStateExited;
+  no TaskStateExited when the failure ends the execution), 3 more per retry; Wait, Choice,
+  Pass and Succeed 2 (entered, exited); Fail 1; ExecutionStarted and the closing event 1 each.
+  Express executions have no such quota and are not counted.
 - With `use_instrument`, the state machine's aws-sdk and Lambda calls go through an
   instrumented session (scope "states"): counted apart from the Lambda's calls, and
   ``throttle`` / ``server_error`` / ``task_error`` rules on ``states:<service>:<Operation>``
@@ -55,6 +73,7 @@ Behaviour (each line names its source):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import json
@@ -71,7 +90,12 @@ import botocore.session
 from botocore.exceptions import ClientError
 from moto.stepfunctions import responses as sfn_responses
 from moto.stepfunctions.parser import models as parser_models
-from moto.stepfunctions.parser.api import ExecutionStatus, HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.api import (
+    ExecutionFailedEventDetails,
+    ExecutionStatus,
+    HistoryEventType,
+    TaskFailedEventDetails,
+)
 from moto.stepfunctions.parser.asl.component import eval_component
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
     CustomErrorName,
@@ -81,6 +105,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
     StatesErrorName,
 )
+from moto.stepfunctions.parser.asl.component.common.path import result_path as result_path_module
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.program import program
 from moto.stepfunctions.parser.asl.component.state import state as state_module
@@ -95,9 +120,11 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function import (
     timestamp as wait_timestamp,
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+from moto.stepfunctions.parser.asl.eval import environment as environment_module
 from moto.stepfunctions.parser.asl.eval.event import event_manager
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils import boto_client as sfn_boto_client
+from moto.stepfunctions.parser.asl.utils import json_path as json_path_module
 from moto.stepfunctions.parser.backend import execution as execution_module
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.utils import TMP_THREADS
@@ -111,6 +138,18 @@ EVENT_PAYLOAD_LIMIT = 248 * 1024  # "248KB" (developer guide); KB read as KiB (U
 CLOSED_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 _NAMESPACE = uuid.UUID("3c1d0f7e-9a2b-4d5c-8e6f-7a8b9c0d1e2f")
 _STATUS_ORDER = {"RUNNING": 0, "SUCCEEDED": 1, "FAILED": 1, "TIMED_OUT": 1, "ABORTED": 1}
+# The history quota of a Standard execution, and how the execution fails on reaching it.
+HISTORY_EVENTS_MAX = 25_000
+HISTORY_LIMIT_ERROR = "States.Runtime"
+HISTORY_LIMIT_CAUSE = "The execution reached the maximum number of history events (25000)."
+_CLOSING_EVENTS = frozenset(
+    {
+        HistoryEventType.ExecutionSucceeded,
+        HistoryEventType.ExecutionFailed,
+        HistoryEventType.ExecutionAborted,
+        HistoryEventType.ExecutionTimedOut,
+    }
+)
 # Java SDK v2 client names Step Functions uses as ServiceName (PascalCase).
 _SDK_SERVICE_NAMES = {
     "acmpca": "AcmPca",
@@ -338,6 +377,7 @@ def use_limiter(limiter: AccountLimiter | None) -> None:
     global _limiter
     _limiter = limiter
     _sessions.clear()
+    _clients.clear()
 
 
 def current_key() -> str | None:
@@ -373,6 +413,7 @@ def use_instrument(instrument: Instrument | None) -> None:
     global _instrument
     _instrument = instrument
     _sessions.clear()
+    _clients.clear()
 
 
 def _sleep(seconds: float) -> None:
@@ -562,6 +603,9 @@ def _task_fault(service: str, operation: str) -> None:
 
 
 _sessions: dict[str, Any] = {}
+# One client per Region and service, made once: making a botocore client costs more than most
+# calls it makes (its handlers come from the session, faults and rate limits included).
+_clients: dict[tuple[str, str], Any] = {}
 _sessions_lock = threading.Lock()
 
 
@@ -575,12 +619,15 @@ def _client_for(original: Callable[..., Any]) -> Callable[..., Any]:
         from botocore.config import Config
 
         with _sessions_lock:
+            client = _clients.get((region, service))
+            if client is not None:
+                return client
             session = _sessions.get(region)
             if session is None:
                 session = _sessions[region] = instrument.session(region, scope="states")
                 if _limiter is not None:
                     _limiter.attach(session, "states")
-            return session.client(
+            client = _clients[(region, service)] = session.client(
                 service,
                 aws_access_key_id="ak",
                 aws_secret_access_key="sk",
@@ -588,6 +635,7 @@ def _client_for(original: Callable[..., Any]) -> Callable[..., Any]:
                     parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1}
                 ),
             )
+            return client
 
     return client_for
 
@@ -603,6 +651,8 @@ def install() -> None:
     _install_time()
     _install_executions()
     _install_errors()
+    _install_history_limit()
+    _install_jsonpath_cache()
     execute_state.Thread = _ExecutionTaskThread  # type: ignore[attr-defined, misc]
     _installed = True
 
@@ -710,6 +760,8 @@ def _install_executions() -> None:
     def _get_evaluation_environment(self: Any) -> Any:
         env = original_env(self)
         env._sandbox_worker = self  # the root environment knows its execution
+        if _is_standard(self._execution_communication.execution):
+            env.event_manager._sandbox_root = env  # its history is held to the quota
         return env
 
     worker.start = start  # type: ignore[method-assign]
@@ -793,6 +845,73 @@ def _install_executions() -> None:
     response.list_executions = list_executions  # type: ignore[method-assign]
 
 
+class HistoryLimitReached(Exception):
+    """Raised in place of a Task's integration call once its execution's history is full."""
+
+
+_history_lock = threading.RLock()
+
+
+def history_full(env: Any) -> bool:
+    """Whether this execution (or a frame of it) failed on the history quota."""
+    manager = getattr(env, "event_manager", None)
+    return getattr(manager, "_sandbox_history_failure", None) is not None
+
+
+def execution_history(execution_arn: str) -> list[dict[str, Any]]:
+    """The events of an execution's history, as GetExecutionHistory lists them (moto's, read in
+    process: through the API, 25,000 events take seconds to serialize and parse)."""
+    parts = execution_arn.split(":")
+    backend = parser_models.stepfunctions_parser_backends[parts[4]][parts[3]]
+    execution = backend.describe_execution(execution_arn)
+    return list(execution.to_history_output()["events"])
+
+
+def _install_history_limit() -> None:
+    manager_cls = event_manager.EventManager
+    original_add = manager_cls.add_event
+
+    def add_event(self: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
+        root = getattr(self, "_sandbox_root", None)
+        if _keeper is None or root is None:
+            return int(original_add(self, context, event_type, *args, **kwargs))
+        with _history_lock:
+            closing = event_type in _CLOSING_EVENTS
+            if getattr(self, "_sandbox_history_failure", None) is not None and not closing:
+                return int(context.last_published_event_id)  # failed: nothing more is written
+            if not closing and len(self._history_event_list) >= HISTORY_EVENTS_MAX - 1:
+                failure = ExecutionFailedEventDetails(
+                    error=HISTORY_LIMIT_ERROR, cause=HISTORY_LIMIT_CAUSE
+                )
+                self._sandbox_history_failure = failure
+                root.set_error(failure)  # the program loop stops and writes ExecutionFailed
+                return int(context.last_published_event_id)
+            return int(original_add(self, context, event_type, *args, **kwargs))
+
+    manager_cls.add_event = add_event  # type: ignore[method-assign]
+
+    # Whatever the interpreter makes of a state cut short (a Catch, a runtime error), the
+    # execution's error stays the quota's.
+    env_cls = environment_module.Environment
+    original_set_error = env_cls.set_error
+
+    def set_error(self: Any, error: Any) -> None:
+        failure = getattr(self.event_manager, "_sandbox_history_failure", None)
+        original_set_error(self, failure if failure is not None else error)
+
+    env_cls.set_error = set_error  # type: ignore[method-assign]
+
+
+def _install_jsonpath_cache() -> None:
+    """moto parses a JSONPath again each time a state reads it (a new parser each time, about a
+    millisecond, most of a state's cost); a path always parses to the same expression, which
+    finding and updating leave unchanged: parse each path once. Speed only."""
+    for module in (json_path_module, result_path_module):
+        parse = module.parse  # type: ignore[attr-defined]
+        if not hasattr(parse, "cache_info"):
+            module.parse = functools.lru_cache(maxsize=4096)(parse)  # type: ignore[attr-defined]
+
+
 def _install_errors() -> None:
     callback = state_task_service_callback.StateTaskServiceCallback
     original_from_error = callback._from_error
@@ -840,6 +959,8 @@ def _install_errors() -> None:
         normalised_parameters: dict,
         state_credentials: Any,
     ) -> None:
+        if history_full(env):
+            raise HistoryLimitReached(HISTORY_LIMIT_CAUSE)
         botocore_op = _operation_name(self._get_boto_service_name(), self.resource.api_action)
         _task_fault(self._get_boto_service_name(), botocore_op)
         original_sdk_eval(
@@ -859,6 +980,8 @@ def _install_errors() -> None:
         normalised_parameters: dict,
         state_credentials: Any,
     ) -> None:
+        if history_full(env):
+            raise HistoryLimitReached(HISTORY_LIMIT_CAUSE)
         _task_fault("lambda", "Invoke")
         original_lambda_eval(
             self, env, resource_runtime_part, normalised_parameters, state_credentials

@@ -4,7 +4,9 @@ Two sources, one result (`DrainDefinition`):
 
 - ``from_asl_file()``: the ASL file in infra/ and the rule pattern the CDK app is specified to
   build ("EC2 Instance-terminate Lifecycle Action" events of the given groups and hook). For
-  sandbox tests of pieces that don't need the CDK app.
+  sandbox tests of pieces that don't need the CDK app. Its integrations' ARNs
+  (``${LambdaInvokeArn}``, ...) are left to `DrainDefinition.definition_for`, which makes them
+  the ``aws`` partition's (a template's are resolved with its other substitutions).
 - ``from_template(template)``: a synthesized CloudFormation template (a dict: a
   ``cdk.out/*.template.json`` file, or ``aws_cdk.assertions.Template.from_stack(stack).to_json()``).
   Read from it:
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -46,8 +49,21 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# The Lambda's package lives in lambda/ (what is deployed); make it importable from a checkout.
+if str(ROOT / "lambda") not in sys.path:
+    sys.path.insert(0, str(ROOT / "lambda"))
+
+from drain_hook import contract  # noqa: E402  (after the path above)
+
 ASL_FILE = ROOT / "infra" / "state_machine" / "drain_loop.asl.json"
-FUNCTION_ARN_PLACEHOLDER = "${DrainFunctionArn}"
+FUNCTION_ARN_PLACEHOLDER = "${" + contract.FUNCTION_ARN_SUBSTITUTION + "}"
+# The sandbox's partition: its ARNs are all arn:aws:...
+SANDBOX_PARTITION = "aws"
+# The service integrations' ARNs, as the ASL file leaves them and as the sandbox fills them in.
+INTEGRATION_ARNS = {
+    "${" + name + "}": contract.integration_arn(SANDBOX_PARTITION, integration)
+    for name, integration in contract.INTEGRATION_SUBSTITUTIONS.items()
+}
 STATE_MACHINE_ARN_PLACEHOLDER = "${DrainStateMachineArn}"
 STATE_MACHINE_NAME_PLACEHOLDER = "${DrainStateMachineName}"
 LIFECYCLE_DETAIL_TYPE = "EC2 Instance-terminate Lifecycle Action"
@@ -143,7 +159,11 @@ class DrainDefinition:
         return None if value is None else int(value)
 
     def definition_for(self, function_arn: str) -> str:
-        return self.asl.replace(FUNCTION_ARN_PLACEHOLDER, function_arn)
+        """The ASL with its substitutions made (a template's integrations are already)."""
+        asl = self.asl.replace(FUNCTION_ARN_PLACEHOLDER, function_arn)
+        for placeholder, arn in INTEGRATION_ARNS.items():
+            asl = asl.replace(placeholder, arn)
+        return asl
 
     def rules_for(
         self, function_arn: str, state_machine_arn: str, state_machine_name: str = ""
@@ -303,7 +323,7 @@ def from_template(
 ) -> DrainDefinition:
     """The drain definition from a synthesized template (see the module docstring)."""
     names = {
-        "AWS::Partition": "aws",
+        "AWS::Partition": SANDBOX_PARTITION,
         "AWS::Region": region,
         "AWS::AccountId": account_id,
         "AWS::URLSuffix": "amazonaws.com",

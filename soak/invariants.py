@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from drain_hook.settings import ERROR_RETRY_SECONDS
 from local_aws.sandbox import HOOK_NAME
 from soak.records import (
     ActionView,
@@ -86,7 +87,6 @@ GLOBAL_TIMEOUT_MARGIN_SECONDS = 60
 RELEASE_WITHIN_SECONDS = 60  # issue 7, item 4: "within a minute"
 DELIVERY_SLACK_SECONDS = 1  # the sandbox bus delivers 0.1 to 0.5 s after the event
 # The state machine retries a failed poll after $.retry.wait_seconds: min(60, heartbeat / 2).
-ERROR_RETRY_SECONDS = 60
 # PollDrain retries Lambda.* errors 3 times, 2 s doubling, FULL jitter, at most 20 s each.
 POLL_TASK_RETRY_SECONDS = 2 + 4 + 8
 BAD_ENDS = ("FAILED", "TIMED_OUT", "ABORTED")
@@ -146,13 +146,15 @@ def call_ceiling(tasks: int, services: int, container_instances: int) -> dict[st
     """Most calls one Lambda run may make, per operation, read from the product's code for an
     instance that ever had ``tasks`` tasks, in a cluster of ``services`` services and
     ``container_instances`` container instances. The first round (lifecycle event) is the
-    largest; a poll, an ECS event and a loop-end release make a subset of these calls.
+    largest; a poll, a task-stopped event and a loop-end release make a subset of these calls.
 
     - DescribeAutoScalingInstances once; DescribeLifecycleHooks and DescribeScalingActivities
-      (ACTIVITY_PAGES_MAX = 3 pages) once more when a time-based step is checked against AWS;
-      one heartbeat; one completion.
-    - find_container_instance lists with and without status INACTIVE (filtered by EC2 id: one
-      page each) and describes what it found; one more describe after a refused DRAINING.
+      (ACTIVITY_PAGES_MAX = 3 pages, plus the newest page again for an instance the container's
+      read did not reach) once more when a time-based step is checked against AWS, or when a
+      first round finds the action over (was it a timeout?); one heartbeat; one completion.
+    - find_container_instance lists once (filtered by EC2 id: one page) and describes what it
+      found; one more describe after a refused DRAINING. A task-stopped event lists the
+      cluster's instances being drained (at most once) and describes the task's instance.
     - list_unstopped_tasks: ListTasks for desiredStatus RUNNING and STOPPED, each paged by 100;
       DescribeTasks by 100; DescribeServices by 10 -- once, and once more when the daemon
       classification is checked before a release.
@@ -163,7 +165,7 @@ def call_ceiling(tasks: int, services: int, container_instances: int) -> dict[st
     return {
         "autoscaling:DescribeAutoScalingInstances": 1,
         "autoscaling:DescribeLifecycleHooks": 2,
-        "autoscaling:DescribeScalingActivities": 2 * 3,
+        "autoscaling:DescribeScalingActivities": 2 * (3 + 1),
         "autoscaling:RecordLifecycleActionHeartbeat": 1,
         "autoscaling:CompleteLifecycleAction": 1,
         "ecs:ListContainerInstances": 2 * pages(container_instances),
@@ -176,7 +178,7 @@ def call_ceiling(tasks: int, services: int, container_instances: int) -> dict[st
         "ecs:PutAttributes": 10 + 1,
         "ecs:DeleteAttributes": 1,
         "stepfunctions:StartExecution": 10,
-        "stepfunctions:DescribeExecution": 10,
+        "stepfunctions:DescribeExecution": 10 + 1,
     }
 
 

@@ -22,7 +22,7 @@ from local_aws.sandbox import HOOK_NAME, CallRecord, FaultRecord, Sandbox
 from local_aws.sqs_event_source import unqueued
 
 LIFECYCLE_DETAIL_TYPE = "EC2 Instance-terminate Lifecycle Action"
-ECS_INSTANCE_DETAIL_TYPE = "ECS Container Instance State Change"
+TASK_DETAIL_TYPE = "ECS Task State Change"
 STATUS_DETAIL_TYPE = "Step Functions Execution Status Change"
 USER_INITIATED = "UserInitiated"  # Task.stopCode of StopTask: only the drain Lambda calls it here
 
@@ -416,8 +416,10 @@ def _invocation(index: int, record: Any, executions: dict[str, ExecutionView]) -
         elif detail_type == LIFECYCLE_DETAIL_TYPE:
             kind, instance = "lifecycle", detail.get("EC2InstanceId")
             token = detail.get("LifecycleActionToken")
-        elif detail_type == ECS_INSTANCE_DETAIL_TYPE:
-            kind, instance = "ecs_event", detail.get("ec2InstanceId")
+        elif detail_type == TASK_DETAIL_TYPE:
+            # A task event names no EC2 instance: the run's answer does, once it found one.
+            result = record.result if isinstance(record.result, dict) else {}
+            kind, instance = "ecs_event", result.get("instance_id")
         elif detail_type == STATUS_DETAIL_TYPE:
             kind = "loop_end"
             execution = executions.get(detail.get("name", ""))

@@ -317,7 +317,7 @@ def _tunables(rng: random.Random, fast: bool, removed: int) -> dict[str, str]:
         "DEADLINE_STOP_GRACE_SECONDS": rng.choice((0, 10, 45, 120, 600)),
         "AGENT_DISCONNECTED_GRACE_SECONDS": rng.choice((60, 120, 300, 600, 1800)),
         "ERROR_RELEASE_SECONDS": rng.choice((60, 180, 300, 900, 1800)),
-        "POLLS_PER_EXECUTION": rng.choice((10, 12, 25, 100, 1000, 2500)),
+        "POLLS_PER_EXECUTION": rng.choice((10, 12, 25, 100, 1000, 1199)),
         "RETRY_MODE": rng.choice(("standard", "adaptive")),
         "RETRY_MAX_ATTEMPTS": rng.choice((1, 2, 3, 5, 8, 20)),
     }

@@ -10,6 +10,13 @@ import os
 
 import pytest
 
+# Every botocore client made from here on has its requests checked against the service model
+# as AWS checks them (local_aws.service_model; importing local_aws installs it too): no test
+# session is made before this line.
+from local_aws import service_model
+
+service_model.install()
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:ecs-drain-hook-loop"

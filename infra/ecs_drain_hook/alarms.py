@@ -24,6 +24,8 @@ DRAIN_METRIC_DESCRIPTIONS = {
     contract.METRIC_LOOP_END_RELEASES: "A drain loop failed, timed out or was aborted and the "
     "Lambda released its instance",
     contract.METRIC_CLUSTER_NOT_FOUND: "A lifecycle event named a cluster that does not exist",
+    contract.METRIC_TIMED_OUT_BEFORE_DRAIN: "A lifecycle event reached its first round after the "
+    "hook's heartbeat timeout had let the instance go: nothing drained it",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -21,7 +21,11 @@ from ecs_drain_hook.acknowledgements import (
 from ecs_drain_hook.arns import group_arn
 from ecs_drain_hook.cfn_tidy import depend_only_on_policy
 from ecs_drain_hook.package_files import load_definition
-from ecs_drain_hook.runtime.drain_hook.contract import FUNCTION_ARN_SUBSTITUTION
+from ecs_drain_hook.runtime.drain_hook.contract import (
+    FUNCTION_ARN_SUBSTITUTION,
+    INTEGRATION_SUBSTITUTIONS,
+    integration_arn,
+)
 
 
 class DrainStateMachine(Construct):
@@ -65,7 +69,14 @@ class DrainStateMachine(Construct):
             state_machine_name=state_machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_string(json.dumps(definition, indent=2)),
-            definition_substitutions={FUNCTION_ARN_SUBSTITUTION: function.function_arn},
+            definition_substitutions={
+                FUNCTION_ARN_SUBSTITUTION: function.function_arn,
+                # The integrations' ARNs in the stack's partition (China, GovCloud too).
+                **{
+                    name: integration_arn(Aws.PARTITION, integration)
+                    for name, integration in INTEGRATION_SUBSTITUTIONS.items()
+                },
+            },
             logs=sfn.LogOptions(
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
             ),

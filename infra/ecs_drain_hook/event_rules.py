@@ -2,9 +2,11 @@
 
 - lifecycle: "EC2 Instance-terminate Lifecycle Action" of the hooked groups and this hook, sent
   to the intake queue (lifecycle_intake.py), which paces the Lambda's first rounds;
-- container instance: "ECS Container Instance State Change" of this cluster's instances that
-  carry the drain attribute (only instances being drained: a busy cluster's other task events
-  never wake the Lambda);
+- task stopped: "ECS Task State Change" of this cluster's tasks on container instances that
+  reached STOPPED (the event that follows a drained task's stop: ECS raises no container
+  instance event for it). The pattern can't tell the instances being drained from the others
+  (a task event carries no attribute of its instance): the Lambda does, from a listing it reads
+  at most every few seconds per container, so a busy cluster costs Lambda runs, not ECS calls;
 - loop end: "Step Functions Execution Status Change" of this drain loop ending FAILED, TIMED_OUT
   or ABORTED, so the Lambda releases what such a loop held.
 
@@ -26,9 +28,9 @@ from constructs import Construct
 
 from ecs_drain_hook.runtime.drain_hook import contract
 from ecs_drain_hook.timing import (
-    CONTAINER_INSTANCE_DELIVERY,
     LIFECYCLE_DELIVERY,
     LOOP_END_DELIVERY,
+    TASK_STOPPED_DELIVERY,
     Delivery,
 )
 
@@ -65,25 +67,22 @@ class DrainEventRules(Construct):
             LIFECYCLE_DELIVERY,
             queue=intake_queue,
         )
-        self.container_instance_rule = self._rule(
-            "ContainerInstanceRule",
-            "ecs-drain-hook: state changes of the container instances it drains",
+        self.task_stopped_rule = self._rule(
+            "TaskStoppedRule",
+            "ecs-drain-hook: tasks of the cluster that stopped on a container instance",
             events.EventPattern(
                 source=[contract.ECS_SOURCE],
-                detail_type=[contract.CONTAINER_INSTANCE_DETAIL_TYPE],
+                detail_type=[contract.TASK_DETAIL_TYPE],
                 detail={
                     "clusterArn": [cluster.cluster_arn],
-                    # attributes is a list of {name, value}: a pattern on name matches when any
-                    # element has that name (arrays in EventBridge event patterns).
-                    "attributes": {"name": [contract.DRAIN_ATTRIBUTE]},
-                    # Only events that show the instance empty: the Lambda ignores the others
-                    # unread, and a drain emits one per task stopped. Saves runs (concurrency)
-                    # in a burst; the Lambda still counts the tasks itself.
-                    "runningTasksCount": [{"numeric": ["=", 0]}],
-                    "pendingTasksCount": [{"numeric": ["=", 0]}],
+                    "lastStatus": [contract.TASK_STOPPED_STATUS],
+                    # Tasks on EC2 container instances: every such task names its instance,
+                    # whether it was run with launchType EC2 or a capacity provider strategy
+                    # (Fargate tasks have none).
+                    "containerInstanceArn": [{"exists": True}],
                 },
             ),
-            CONTAINER_INSTANCE_DELIVERY,
+            TASK_STOPPED_DELIVERY,
         )
         self.loop_end_rule = self._rule(
             "LoopEndRule",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Stack
+from aws_cdk import Names, Stack, Token
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ecs as ecs
 from constructs import Construct
@@ -30,10 +30,13 @@ class LifecycleHooks(Construct):
         # L1 hooks work the same for imported and created groups (the L2 needs an owned group).
         # The name is fixed by design: the rule and the Lambda match it. A hook is never
         # retained, so a redeploy never meets an old one.
+        ids = [hook_id(group) for group in groups]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"LifecycleHooks got the same Auto Scaling group twice: {ids}")
         self.hooks = [
             autoscaling.CfnLifecycleHook(
                 self,
-                f"Hook{index}",
+                construct_id,
                 auto_scaling_group_name=group.auto_scaling_group_name,
                 lifecycle_hook_name=hook_name,
                 lifecycle_transition=TERMINATING,
@@ -42,5 +45,20 @@ class LifecycleHooks(Construct):
                 default_result="CONTINUE",
                 notification_metadata=metadata,
             )
-            for index, group in enumerate(groups)
+            for construct_id, group in zip(ids, groups, strict=True)
         ]
+
+
+def hook_id(group: autoscaling.IAutoScalingGroup) -> str:
+    """The construct id of the group's hook: the group's name when known at synth (an imported
+    group), else the group construct's own unique id (a group of this app).
+
+    Never a position in the list: a hook named by position would move to another group when the
+    list changes, and CloudFormation creates a replacement before it deletes the old resource,
+    which fails for a hook of the same name on the same group.
+    """
+    name = group.auto_scaling_group_name
+    if Token.is_unresolved(name):
+        return f"HookOf{Names.unique_id(group)}"
+    # A group name may hold "/" (a construct path separator) but never ":", so this is 1:1.
+    return "Hook-" + name.replace("/", ":")

@@ -40,7 +40,7 @@ def asl_path() -> Path:
 
 
 def load_definition(timeout_seconds: int) -> dict[str, Any]:
-    """The ASL with TimeoutSeconds set, still carrying the ${DrainFunctionArn} placeholder."""
+    """The ASL with TimeoutSeconds set, its ${...} substitutions (contract.py) still in place."""
     definition: dict[str, Any] = json.loads(asl_path().read_text(encoding="utf-8"))
     definition["TimeoutSeconds"] = timeout_seconds
     return definition

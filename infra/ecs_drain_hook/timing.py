@@ -76,9 +76,10 @@ INTAKE_AGE_ALARM_SECONDS = 300
 # EventBridge allows; a delivery still failing after 5 minutes goes to the dead-letter queue.
 LIFECYCLE_DELIVERY = Delivery(retry_attempts=185, max_event_age_seconds=300)
 LOOP_END_DELIVERY = LIFECYCLE_DELIVERY
-# A container instance event is worth something only while it is fresh: the loop is the safety
-# net for a lost one.
-CONTAINER_INSTANCE_DELIVERY = Delivery(retry_attempts=3, max_event_age_seconds=60)
+# A task-stopped event is how an empty instance is released within seconds: even a late one
+# beats the loop's next poll (up to the longest poll interval away), so it gets the same
+# delivery as the others.
+TASK_STOPPED_DELIVERY = LIFECYCLE_DELIVERY
 # The function's own asynchronous invoke config (EventBridge invokes Lambda asynchronously): two
 # retries on errors (1 min, then 2 min later), throttled events kept at most 5 minutes.
 LAMBDA_ASYNC_RETRY_ATTEMPTS = 2

@@ -27,10 +27,15 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct, IConstruct
 
 from ecs_drain_hook import EcsDrainHook
+from ecs_drain_hook.construct import stack_instance_id
 from infra.config import LOG_RETENTION_DAYS, AppConfig
 from infra.stacks.demo_findings import acknowledge_demo_findings
 
 MANUAL_EVENT_FILE = "events/manual-dry-run.json"
+# ECS refuses capacity provider names that begin with "aws", "ecs" or "fargate", in any case,
+# and CloudFormation's generated one begins with the stack name (EcsDrainHookDemo...): the demo
+# names its own, from a fixed prefix, the stack's id and the group's name.
+DEMO_CAPACITY_PROVIDER_PREFIX = "drain-hook-demo"
 # RetentionDays lists the same periods as CloudWatch Logs, in the same order (INFINITE last).
 RETENTION = dict(zip(LOG_RETENTION_DAYS, list(logs.RetentionDays)[:-1], strict=True))
 
@@ -181,6 +186,13 @@ class DrainHookStack(Stack):
             self,
             "CapacityProvider",
             auto_scaling_group=group,
+            # New for every stack created (one still being deleted keeps its name a while), and
+            # for every group (a new group is the only change besides the name that replaces a
+            # capacity provider): a replacement never meets the old name.
+            capacity_provider_name=Fn.join(
+                "-",
+                [DEMO_CAPACITY_PROVIDER_PREFIX, stack_instance_id(), group.auto_scaling_group_name],
+            ),
             # Managed draining would add a second termination hook that fights this one.
             enable_managed_draining=False,
             enable_managed_termination_protection=False,

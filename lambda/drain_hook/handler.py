@@ -2,34 +2,39 @@
 
 Lifecycle events arrive from the intake queue (SQS records, one per run and a capped number of
 runs at once, so a burst of scale-ins draws on Auto Scaling's API at a pace it allows); polls
-from the wait loop; ECS and loop-end events from EventBridge; manual invokes from people.
+from the wait loop; task-stopped and loop-end events from EventBridge; manual invokes from
+people.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from drain_hook import clock, contract
 from drain_hook.adapters import clients
-from drain_hook.adapters.errors import ClusterNotFound, classified
-from drain_hook.logic import drain_flow, fast_path, loop_release
+from drain_hook.errors import ClusterNotFound, InputRejected, classified
 from drain_hook.models.requests import (
     IgnoredRequest,
-    InputRejected,
-    InstanceChangeRequest,
     LifecycleRequest,
     LoopEndedRequest,
     PollRequest,
     Request,
+    TaskStoppedRequest,
     is_queue_batch,
     parse_queued,
     parse_request,
 )
-from drain_hook.models.state import DrainState
 from drain_hook.observability import logger, metrics
 from drain_hook.settings import load_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from drain_hook.models.state import DrainState
+
+# Each kind of event imports its logic on first use (in the function below): the busiest one, a
+# task that stopped, never loads pydantic or the drain decision, so a cold start stays close to
+# boto3's own import.
 
 # Read and validated once per container: a bad setting fails the cold start with a clear error.
 settings = load_settings()
@@ -81,12 +86,18 @@ def _handle(request: Request) -> dict[str, Any]:
             "reason": request.reason,
         }
     with classified():
-        if isinstance(request, InstanceChangeRequest):
-            logger.append_keys(source="ecs-event", instance_id=request.ec2_instance_id)
-            return fast_path.on_instance_change(request, current, now)
+        if isinstance(request, TaskStoppedRequest):
+            from drain_hook.logic import fast_path
+
+            logger.append_keys(source="task-event", task=request.task_arn)
+            return fast_path.on_task_stopped(request, current, now)
         if isinstance(request, LoopEndedRequest):
+            from drain_hook.logic import loop_release
+
             logger.append_keys(source="loop-end", execution=request.name)
             return loop_release.on_loop_ended(request, current, now)
+        from drain_hook.logic import drain_flow
+
         if isinstance(request, PollRequest):
             state = request.state
             _log_keys(state, "poll")

@@ -3,8 +3,8 @@
 The Lambda reads its environment with `Settings.from_environ` at cold start. The CDK construct
 builds `Tunables` from its props (each field is also a `-c <field>=<value>` context key of the
 CDK app) and writes the Lambda's environment with `Tunables.environ()`, so a bad value fails at
-synth with the same message it would give at cold start. Standard library only: the construct
-imports this module without the Lambda's dependencies.
+synth with the same message it would give at cold start. Standard library only (and history.py,
+which is too): the construct imports this module without the Lambda's dependencies.
 """
 
 from __future__ import annotations
@@ -14,12 +14,25 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
 
+# Relative: the CDK construct imports this module as ecs_drain_hook.runtime.drain_hook.settings.
+from .history import (
+    FAILED_POLLS_COUNTED_MAX,
+    HISTORY_MARGIN,
+    POLLS_PER_EXECUTION_MAX,
+    ROUND_EVENTS_MAX,
+)
+
 # A lifecycle hook's global timeout is min(48 h, 100 x HeartbeatTimeout) and can't be extended
 # (EC2 Auto Scaling user guide, "Amazon EC2 Auto Scaling lifecycle hooks"): no drain outlives it.
 LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS = 48 * 3600
 HEARTBEAT_TIMEOUT_MIN_SECONDS = 30  # PutLifecycleHook API reference
 HEARTBEAT_TIMEOUT_MAX_SECONDS = 7200
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# While polls fail, the state machine tries again this often (and records a heartbeat each time).
+ERROR_RETRY_SECONDS = 60
+# Longest run of failing polls one execution's history holds beside its polls (history.py): a
+# longer error-release time would end in Step Functions' history quota, not in a release.
+ERROR_RELEASE_SECONDS_MAX = FAILED_POLLS_COUNTED_MAX * ERROR_RETRY_SECONDS
 _STATE_MACHINE_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[\w-]+$")
 _CLUSTER = re.compile(r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/)?[A-Za-z0-9_-]{1,255}$")
 
@@ -108,17 +121,22 @@ class Tunables:
     error_release_seconds: int = _setting(
         "ERROR_RELEASE_SECONDS",
         900,
-        "how long polls may keep failing for transient reasons before the instance is released",
+        "how long polls may keep failing for transient reasons before the instance is released; "
+        f"at most {ERROR_RELEASE_SECONDS_MAX}, the failures one execution's history holds",
         low=60,
-        high=LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS,
+        high=ERROR_RELEASE_SECONDS_MAX,
     )
-    # Step Functions caps an execution at 25,000 history events; a poll round costs about 8.
+    # A cap on top of the Lambda's count of history events (history.py), which carries the loop
+    # on by itself; a higher cap than the bound could never be reached.
     polls_per_execution: int = _setting(
         "POLLS_PER_EXECUTION",
         1000,
-        "polls in one execution before the loop carries on in a fresh one (history limit)",
+        "polls in one execution at most before the loop carries on in a fresh one (sooner when the "
+        "history events it counts could reach Step Functions' 25,000); at most "
+        f"{POLLS_PER_EXECUTION_MAX}: what one execution's history holds, less a margin of "
+        f"{HISTORY_MARGIN}, at {ROUND_EVENTS_MAX} events a poll, a poll's worst",
         low=10,
-        high=2500,
+        high=POLLS_PER_EXECUTION_MAX,
     )
     retry_mode: Literal["standard", "adaptive"] = _setting(
         "RETRY_MODE",

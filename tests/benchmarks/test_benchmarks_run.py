@@ -37,6 +37,8 @@ def test_cold_start_prints_its_table() -> None:
     assert rows["boto3"][-1] == "no"
     assert rows["handler"][-1] == "no"
     assert rows["handler+tracing"][-1] == "yes"
+    # The task-stopped path adds nothing heavy to the cold start (its figure is for reading).
+    assert rows["+task"][-1] == "no" and "the handler's import:" in text
 
 
 def test_scale_in_prints_its_table() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import boto3
@@ -21,12 +20,11 @@ from moto.ecs import models as ecs_models
 from moto.moto_api import state_manager
 
 from local_aws import autoscaling as lifecycle
-from local_aws import ecs_states
+from local_aws import ecs_states, template
 from local_aws.clock import RealClock, VirtualClock
 from local_aws.ecs_sim import EcsSimulator
 from tests.conftest import ACCOUNT, REGION, STATE_MACHINE_ARN
 
-ASL_FILE = Path(__file__).resolve().parents[2] / "infra" / "state_machine" / "drain_loop.asl.json"
 HOOK = "drain-hook"
 
 
@@ -212,8 +210,9 @@ def world(lambda_env, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             RoleName="sfn", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
         )["Role"]["Arn"]
         sfn = session.client("stepfunctions")
-        definition = ASL_FILE.read_text().replace(
-            "${DrainFunctionArn}", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ecs-drain-hook"
+        # The ASL file with its substitutions made as the sandbox makes them.
+        definition = template.from_asl_file([], []).definition_for(
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ecs-drain-hook"
         )
         sfn.create_state_machine(name="ecs-drain-hook-loop", definition=definition, roleArn=role)
         world = World(

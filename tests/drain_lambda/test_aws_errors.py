@@ -15,11 +15,12 @@ from drain_hook.adapters import autoscaling as autoscaling_adapter
 from drain_hook.adapters import clients
 from drain_hook.adapters import ecs as ecs_adapter
 from drain_hook.adapters import stepfunctions as sfn_adapter
-from drain_hook.adapters.errors import (
+from drain_hook.errors import (
     ClusterNotFound,
     ErrorsOutlastedRelease,
     PermanentAwsError,
     TransientAwsError,
+    classified,
 )
 from tests.drain_lambda.conftest import FakeContext
 from tests.drain_lambda.sample_events import eventbridge
@@ -96,6 +97,19 @@ class Stubs:
                 http_status_code=400,
                 expected_params=target,
             )
+
+    def container_instance_listing(self, status: str) -> None:
+        """find_container_instance's listing and describe, nothing more."""
+        self.ecs.add_response(
+            "list_container_instances",
+            {"containerInstanceArns": [CI_ARN]},
+            {"cluster": "default-cluster", "filter": f"ec2InstanceId == {INSTANCE}"},
+        )
+        self.ecs.add_response(
+            "describe_container_instances",
+            {"containerInstances": [_ci(status)], "failures": []},
+            {"cluster": "default-cluster", "containerInstances": [CI_ARN]},
+        )
 
     def container_instance(self, status: str) -> None:
         self.ecs.add_response(
@@ -188,13 +202,51 @@ def test_expired_token_at_completion_means_already_done(stubs):
     assert (result["done"], result["action"]) == (True, "lifecycle_ended")
 
 
-def test_made_up_token_is_answered_without_any_write(stubs):
-    """Auto Scaling does not know the token: the heartbeat (which proves it) fails, and nothing
-    is drained, recorded or started."""
+def _no_loop_ran(stubs: Stubs) -> None:
+    stubs.stepfunctions.add_client_error(
+        "describe_execution", service_error_code="ExecutionDoesNotExist", http_status_code=400
+    )
+
+
+def test_a_refused_token_for_an_instance_we_drain_is_answered_without_any_write(stubs):
+    """Auto Scaling does not know the token (the heartbeat that proves it fails) and the
+    instance's drain is under way (ECS's record): a stale or made-up event; nothing is
+    drained, recorded or started."""
     stubs.waiting_in_hook(heartbeat_ok=False)
+    _no_loop_ran(stubs)
+    stubs.ecs.add_response(
+        "list_container_instances",
+        {"containerInstanceArns": [CI_ARN]},
+        {"cluster": "default-cluster", "filter": f"ec2InstanceId == {INSTANCE}"},
+    )
+    drained = {
+        **_ci("DRAINING", running=1),
+        "attributes": [{"name": "ecs-drain-hook", "value": "1736154000 i-x-other"}],
+    }
+    stubs.ecs.add_response(
+        "describe_container_instances",
+        {"containerInstances": [drained], "failures": []},
+        {"cluster": "default-cluster", "containerInstances": [CI_ARN]},
+    )
+    # Had the hook's timeout ended it before any drain? Auto Scaling's record of when the hold
+    # began says (none here: nothing is counted).
+    stubs.autoscaling.add_response(
+        "describe_scaling_activities", {"Activities": []}, {"AutoScalingGroupName": "web-asg"}
+    )
     result = invoke(lifecycle_event())
     assert (result["done"], result["action"]) == (True, "lifecycle_ended")
     assert "no waiting lifecycle action for token" in result["reason"]
+
+
+def test_a_refused_token_nothing_drained_yet_is_taken_again(stubs):
+    """Auto Scaling shows the instance waiting but refuses its token, and no loop or drain
+    record of ours exists: Auto Scaling has answered so for an action just begun. The round
+    fails transiently (the intake queue takes the event again) and writes nothing."""
+    stubs.waiting_in_hook(heartbeat_ok=False)
+    _no_loop_ran(stubs)
+    stubs.container_instance_listing(status="ACTIVE")
+    with pytest.raises(TransientAwsError, match="taken again later"):
+        invoke(lifecycle_event())
 
 
 def test_expired_token_at_heartbeat_ends_the_loop(stubs):
@@ -341,6 +393,98 @@ def test_a_cluster_that_does_not_exist_is_an_error_naming_it(stubs):
     )
     with pytest.raises(ClusterNotFound, match="default-cluster"):
         invoke(lifecycle_event())
+
+
+# --- requests AWS (or botocore) refuses as invalid: refused again on every retry -----------
+
+
+def test_ecs_refusing_a_parameter_is_a_permanent_error(stubs):
+    stubs.waiting_in_hook()
+    stubs.ecs.add_client_error(
+        "list_container_instances",
+        service_error_code="InvalidParameterException",
+        service_message="Invalid filter expression",
+        http_status_code=400,
+    )
+    with pytest.raises(PermanentAwsError, match="InvalidParameterException") as raised:
+        invoke(lifecycle_event())
+    assert type(raised.value) is PermanentAwsError
+
+
+def test_auto_scaling_validation_error_is_a_permanent_error(stubs):
+    """A ValidationError other than "No active Lifecycle Action found": the request itself is
+    wrong (here the group is gone), and sending it again changes nothing."""
+    stubs.autoscaling.add_response(
+        "describe_auto_scaling_instances",
+        {"AutoScalingInstances": [_asg_instance("Terminating:Wait")]},
+        {"InstanceIds": [INSTANCE]},
+    )
+    stubs.autoscaling.add_client_error(
+        "describe_lifecycle_hooks",
+        service_error_code="ValidationError",
+        service_message="Group web-asg not found",
+        http_status_code=400,
+        expected_params={"AutoScalingGroupName": "web-asg"},
+    )
+    with pytest.raises(PermanentAwsError, match="ValidationError"):
+        invoke(lifecycle_event())
+
+
+def test_no_active_lifecycle_action_is_still_not_a_permanent_error(stubs):
+    """The adapters answer it themselves (lifecycle_ended, above); one that reached the
+    classification anyway stays retryable, as before: the next poll sees the action over."""
+    stubs.autoscaling.add_client_error(
+        "record_lifecycle_action_heartbeat",
+        service_error_code="ValidationError",
+        service_message=f"No active Lifecycle Action found with token {TOKEN}",
+        http_status_code=400,
+    )
+    with pytest.raises(TransientAwsError, match="ValidationError"), classified():
+        stubs.clients["autoscaling"].record_lifecycle_action_heartbeat(
+            AutoScalingGroupName="web-asg", LifecycleHookName="drain", LifecycleActionToken=TOKEN
+        )
+
+
+def test_step_functions_validation_exception_is_a_permanent_error(stubs):
+    stubs.stepfunctions.add_client_error(
+        "start_execution",
+        service_error_code="ValidationException",
+        service_message="1 validation error detected",
+        http_status_code=400,
+    )
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:loop"
+    with pytest.raises(PermanentAwsError, match="ValidationException"), classified():
+        sfn_adapter.start(machine, "name", {"instance_id": INSTANCE})
+
+
+def test_a_request_botocore_refuses_to_send_is_a_permanent_error(monkeypatch):
+    """ParamValidationError: botocore checks the request against the service model before
+    sending it, and would refuse it on every retry. A client without a Stubber (which would
+    want a queued response first): the request is refused before anything is sent."""
+    ecs = boto3.session.Session(region_name="us-east-1").client("ecs")
+    monkeypatch.setattr(ecs_adapter, "client", lambda name: ecs)
+    with pytest.raises(PermanentAwsError, match="Invalid type for parameter task"), classified():
+        ecs_adapter.stop_tasks("default-cluster", [12345], "deadline")  # type: ignore[list-item]
+
+
+def test_stopping_a_task_that_is_already_gone_is_still_skipped(stubs):
+    """StopTask answers InvalidParameterException for a task ECS no longer shows; the adapter
+    skips that task, before any classification."""
+    gone, running = (f"arn:aws:ecs:us-east-1:123456789012:task/default-cluster/{t}" for t in "ab")
+    stubs.ecs.add_client_error(
+        "stop_task",
+        service_error_code="InvalidParameterException",
+        service_message="The referenced task was not found.",
+        http_status_code=400,
+        expected_params={"cluster": "default-cluster", "task": gone, "reason": "deadline"},
+    )
+    stubs.ecs.add_response(
+        "stop_task",
+        {"task": {"taskArn": running}},
+        {"cluster": "default-cluster", "task": running, "reason": "deadline"},
+    )
+    with classified():
+        assert ecs_adapter.stop_tasks("default-cluster", [gone, running], "deadline") == [running]
 
 
 def test_clients_use_botocore_retry_mode_from_settings(lambda_env):

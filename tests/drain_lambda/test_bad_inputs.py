@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 
 from drain_hook import contract
-from drain_hook.adapters.errors import ClusterNotFound
-from drain_hook.models.requests import InputRejected
+from drain_hook.errors import ClusterNotFound, InputRejected
 from tests.conftest import ACCOUNT, REGION, STATE_MACHINE_ARN
 from tests.drain_lambda.conftest import HOOK, World, begin_termination
 from tests.drain_lambda.sample_events import eventbridge
@@ -87,20 +86,20 @@ def _manual(held: Held, **values: Any) -> dict[str, Any]:
     return {"instance_id": held.instance_id, "cluster": CLUSTER, **values}
 
 
-def _ecs_event(held: Held, **detail: Any) -> dict[str, Any]:
+def _task_event(held: Held, **detail: Any) -> dict[str, Any]:
+    tasks = held.world.ecs.list_tasks(cluster=CLUSTER)["taskArns"]
     body = {
         "clusterArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}",
         "containerInstanceArn": held.arn,
-        "ec2InstanceId": held.instance_id,
-        "status": "DRAINING",
-        "agentConnected": True,
-        "runningTasksCount": 0,
-        "pendingTasksCount": 0,
-        "attributes": [{"name": contract.DRAIN_ATTRIBUTE, "value": "1736154000 forged"}],
+        "taskArn": tasks[0] if tasks else f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/x",
+        "lastStatus": "STOPPED",
+        "desiredStatus": "STOPPED",
+        "launchType": "EC2",
+        "stoppedAt": "2026-12-06T09:00:00.000Z",
         **detail,
     }
     return eventbridge(
-        body, source=contract.ECS_SOURCE, **{"detail-type": contract.CONTAINER_INSTANCE_DETAIL_TYPE}
+        body, source=contract.ECS_SOURCE, **{"detail-type": contract.TASK_DETAIL_TYPE}
     )
 
 
@@ -216,7 +215,7 @@ CASES = [
          match="intake queue's message body"),
     Case("queue body another event", "an intake queue record carrying an ECS event",
          "rejected: only lifecycle events belong in the intake queue",
-         lambda h: _queued(_ecs_event(h)), match="intake queue's message body"),
+         lambda h: _queued(_task_event(h)), match="intake queue's message body"),
     Case("queue body broken", "an intake queue record: lifecycle event without EC2InstanceId",
          "rejected, naming the key",
          lambda h: _queued(_detail(h, EC2InstanceId=None)), match="EC2InstanceId"),
@@ -297,15 +296,17 @@ CASES = [
          "rejected: the instance belongs to its own group",
          lambda h: _state(h, asg_name="other-asg"), match="belongs to 'web-asg'"),
     # --- events the fast path and the loop-end release take --------------------------------
-    Case("ECS event counts as strings", 'runningTasksCount "0"', "rejected: a number",
-         lambda h: _ecs_event(h, runningTasksCount="0"), match="runningTasksCount"),
-    Case("ECS event for another instance", "containerInstanceArn of an empty instance with our "
-         "EC2 instance id", "answered ignored: ECS says that ARN is another EC2 instance",
-         lambda h: _ecs_event(h, containerInstanceArn=h.other_arn), raises=None,
+    Case("task event status a number", '`"lastStatus": 3`', "rejected: a string",
+         lambda h: _task_event(h, lastStatus=3), match="lastStatus"),
+    Case("task event time as epoch", "stoppedAt as a JSON number", "rejected: an ISO 8601 time",
+         lambda h: _task_event(h, stoppedAt=1736154000), match="stoppedAt"),
+    Case("task event of another instance", "a task STOPPED on an empty instance nobody drains",
+         "answered ignored: not an instance being drained; nothing completed",
+         lambda h: _task_event(h, containerInstanceArn=h.other_arn), raises=None,
          action="ignored"),
-    Case("ECS event while tasks stop", "an event claiming no task left while two still stop",
+    Case("task event while tasks stop", "a task STOPPED event while two tasks still stop",
          "answered ignored: ECS's own listing shows the tasks; nothing completed",
-         lambda h: _ecs_event(h), raises=None, action="ignored"),
+         lambda h: _task_event(h), raises=None, action="ignored"),
     Case("status event of a running loop", "FAILED for an execution that still runs",
          "answered ignored: Step Functions says RUNNING", lambda h: _status_event(h),
          raises=None, action="ignored"),

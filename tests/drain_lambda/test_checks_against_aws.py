@@ -3,6 +3,7 @@ Functions events are checked against AWS's own record first (the real handler ag
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from moto.ecs import models as ecs_models
 
 from drain_hook import contract
-from drain_hook.models.requests import InputRejected
+from drain_hook.errors import InputRejected, TransientAwsError
 from tests.conftest import ACCOUNT, REGION, STATE_MACHINE_ARN
 from tests.drain_lambda.conftest import HOOK, World, begin_termination, wait_as_the_loop_does
 from tests.drain_lambda.sample_events import eventbridge
@@ -69,14 +70,31 @@ class TestLifecycleEventAgreesWithAws:
         assert world.instance_status(CLUSTER, arn) == "ACTIVE" and world.executions() == []
 
     def test_a_made_up_token_drains_nothing(self, world, handler, held):
+        """Auto Scaling shows the instance waiting, but refuses the token, and nothing drained
+        it yet: that is also what Auto Scaling has answered for an action just begun, so the
+        event is taken again later (an error the intake queue retries), never answered over.
+        Either way nothing is written."""
         instance_id, arn, event = held
         event["detail"]["LifecycleActionToken"] = "00000000-0000-0000-0000-000000000000"
-        result = handler(event)
-        assert (result["done"], result["action"]) == (True, "lifecycle_ended")
+        with pytest.raises(TransientAwsError, match="taken again later"):
+            handler(event)
         # The heartbeat that proves a token is the only call that could write; it failed.
         assert world.writes() == ["autoscaling:RecordLifecycleActionHeartbeat"]
         assert world.instance_status(CLUSTER, arn) == "ACTIVE" and world.executions() == []
         assert contract.DRAIN_ATTRIBUTE not in attributes(world, arn)
+        assert world.lifecycle_state(instance_id) == "Terminating:Wait"
+
+    def test_a_made_up_token_for_an_instance_being_drained_is_answered_ended(
+        self, world, handler, held
+    ):
+        instance_id, _arn, event = held
+        handler(event)  # the real event: the drain is under way
+        forged = copy.deepcopy(event)
+        forged["detail"]["LifecycleActionToken"] = "00000000-0000-0000-0000-000000000000"
+        world.calls.clear()
+        result = handler(forged)
+        assert (result["done"], result["action"]) == (True, "lifecycle_ended")
+        assert world.writes() == ["autoscaling:RecordLifecycleActionHeartbeat"]
         assert world.lifecycle_state(instance_id) == "Terminating:Wait"
 
     def test_an_instance_no_hook_holds_is_not_drained(self, world, handler):
@@ -206,47 +224,77 @@ class TestLoopEndRelease:
 class TestFastPath:
     def test_completes_once_ecs_lists_no_unstopped_task(self, world, handler, draining):
         instance_id, arn, _state = draining
-        for task in world.ecs.list_tasks(cluster=CLUSTER)["taskArns"]:
+        tasks = world.ecs.list_tasks(cluster=CLUSTER)["taskArns"]
+        for task in tasks:
             world.set_task(CLUSTER, task, last="STOPPED", desired="STOPPED")
         _counts(arn, running=0, pending=0)
-        result = handler(instance_event(world, arn, instance_id))
-        assert result["action"] == "completed"
+        result = handler(task_event(arn, tasks[-1]))
+        assert result["action"] == "completed" and result["instance_id"] == instance_id
         assert world.lifecycle_state(instance_id) is None
 
-    def test_an_event_showing_tasks_costs_no_call(self, world, handler, draining):
-        instance_id, arn, _state = draining
-        result = handler(instance_event(world, arn, instance_id, runningTasksCount=2))
-        assert result["action"] == "ignored" and world.calls == []
-
-    def test_the_events_counts_are_never_trusted_to_complete(self, world, handler, draining):
-        instance_id, arn, _state = draining
-        _counts(arn, running=0, pending=0)  # stale counts; the tasks are still RUNNING...
-        tasks = world.ecs.list_tasks(cluster=CLUSTER)["taskArns"]
-        for task in tasks:  # ...as ECS's own listing says: told to stop, still stopping
-            world.set_task(CLUSTER, task, last="STOPPING", desired="STOPPED")
-        result = handler(instance_event(world, arn, instance_id))
-        assert result["action"] == "ignored" and result["tasks_remaining"] == 2
-        assert world.lifecycle_state(instance_id) == "Terminating:Wait"
-
-    def test_a_forged_instance_arn_can_not_complete_another_instance(
+    def test_a_task_of_an_instance_nobody_drains_costs_one_listing_then_none(
         self, world, handler, draining
     ):
-        instance_id, _arn, _state = draining
+        _instance_id, _arn, _state = draining
         [other] = world.standalone_instances(1)
-        other_arn = world.register(CLUSTER, other)  # empty
-        result = handler(instance_event(world, other_arn, instance_id))
+        other_arn = world.register(CLUSTER, other)
+        task = world.run_tasks(CLUSTER, other_arn, 1)[0]
+        world.calls.clear()
+        assert handler(task_event(other_arn, task))["action"] == "ignored"
+        assert world.calls == ["ecs:ListContainerInstances"]
+        world.calls.clear()
+        assert handler(task_event(other_arn, task))["action"] == "ignored"
+        assert world.calls == []  # the listing is kept a few seconds
+
+    def test_tasks_meant_to_run_cost_one_describe(self, world, handler, draining):
+        _instance_id, arn, _state = draining
+        tasks = world.ecs.list_tasks(cluster=CLUSTER)["taskArns"]  # both still RUNNING
+        result = handler(task_event(arn, tasks[0]))
+        assert result["action"] == "ignored" and result["tasks_remaining"] == 2
+        assert world.calls == ["ecs:DescribeContainerInstances"]
+
+    def test_the_instance_counts_are_never_trusted_to_complete(self, world, handler, draining):
+        instance_id, arn, _state = draining
+        _counts(arn, running=0, pending=0)  # no task desired RUNNING any more...
+        tasks = world.ecs.list_tasks(cluster=CLUSTER)["taskArns"]
+        for task in tasks:  # ...but ECS's own listing says: told to stop, still stopping
+            world.set_task(CLUSTER, task, last="STOPPING", desired="STOPPED")
+        result = handler(task_event(arn, tasks[0]))
+        assert result["action"] == "ignored" and result["tasks_remaining"] == 2
+        assert world.lifecycle_state(instance_id) == "Terminating:Wait"
+        # The next stop checks only the tasks it knew were stopping, then everything again.
+        world.set_task(CLUSTER, tasks[0], last="STOPPED", desired="STOPPED")
+        world.calls.clear()
+        assert handler(task_event(arn, tasks[0]))["action"] == "ignored"
+        assert world.calls == ["ecs:DescribeTasks"]
+        world.set_task(CLUSTER, tasks[1], last="STOPPED", desired="STOPPED")
+        assert handler(task_event(arn, tasks[1]))["action"] == "completed"
+        assert world.lifecycle_state(instance_id) is None
+
+    def test_a_task_event_naming_another_instance_can_not_complete_this_one(
+        self, world, handler, draining
+    ):
+        instance_id, arn, _state = draining
+        [other] = world.standalone_instances(1)
+        other_arn = world.register(CLUSTER, other)  # empty, not drained
+        tasks = world.ecs.list_tasks(cluster=CLUSTER)["taskArns"]
+        result = handler(task_event(other_arn, tasks[0]))
         assert result["action"] == "ignored"
         assert world.lifecycle_state(instance_id) == "Terminating:Wait"
+        assert arn != other_arn
 
     def test_both_paths_completing_is_harmless(self, world, handler, draining):
-        instance_id, arn, state = draining
-        for task in world.ecs.list_tasks(cluster=CLUSTER)["taskArns"]:
+        _instance_id, arn, state = draining
+        tasks = world.ecs.list_tasks(cluster=CLUSTER)["taskArns"]
+        for task in tasks:
             world.set_task(CLUSTER, task, last="STOPPED", desired="STOPPED")
         _counts(arn, running=0, pending=0)
-        assert handler(instance_event(world, arn, instance_id))["action"] == "completed"
+        assert handler(task_event(arn, tasks[0]))["action"] == "completed"
         wait_as_the_loop_does(world, state)
         polled = handler(state)
         assert (polled["done"], polled["action"]) == (True, "lifecycle_ended")
+        # A duplicate of the event: the action is over, nothing else happens.
+        assert handler(task_event(arn, tasks[0]))["action"] in ("ignored", "lifecycle_ended")
 
 
 class TestAgentDisconnected:
@@ -346,24 +394,19 @@ def status_event(execution_arn: str, name: str) -> dict[str, Any]:
     )
 
 
-def instance_event(world: World, arn: str, instance_id: str, **detail: Any) -> dict[str, Any]:
-    found = world.ecs.describe_container_instances(cluster=CLUSTER, containerInstances=[arn])
-    ci = found["containerInstances"][0]
+def task_event(container_instance_arn: str, task_arn: str) -> dict[str, Any]:
+    """ECS's "Task State Change" for a task that reached STOPPED on the instance."""
     body = {
         "clusterArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}",
-        "containerInstanceArn": arn,
-        "ec2InstanceId": instance_id,
-        "status": ci["status"],
-        "agentConnected": True,
-        "runningTasksCount": 0,
-        "pendingTasksCount": 0,
-        "attributes": [
-            {"name": contract.DRAIN_ATTRIBUTE, "value": "1736154000 i-0123456789abcdef0-x"}
-        ],
-        **detail,
+        "containerInstanceArn": container_instance_arn,
+        "taskArn": task_arn,
+        "lastStatus": "STOPPED",
+        "desiredStatus": "STOPPED",
+        "launchType": "EC2",
+        "stoppedAt": "2026-12-06T09:00:00.000Z",
     }
     return eventbridge(
-        body, source="aws.ecs", **{"detail-type": "ECS Container Instance State Change"}
+        body, source=contract.ECS_SOURCE, **{"detail-type": contract.TASK_DETAIL_TYPE}
     )
 
 

@@ -12,10 +12,10 @@ import pytest
 from drain_hook.models.requests import (
     BadEventError,
     IgnoredRequest,
-    InstanceChangeRequest,
     LifecycleRequest,
     LoopEndedRequest,
     PollRequest,
+    TaskStoppedRequest,
     cluster_from_metadata,
     parse_request,
 )
@@ -226,43 +226,41 @@ def test_poll_state_types_are_strict(change, named):
         parse_request({**STATE, **change})
 
 
-def ecs_instance_event(**detail) -> dict:
+def task_event(**detail: object) -> dict:
+    """An "ECS Task State Change" detail as the ECS developer guide shows it, for an EC2 task."""
     return eventbridge(
         {
             "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/c",
             "containerInstanceArn": "arn:aws:ecs:us-east-1:123456789012:container-instance/c/x",
-            "ec2InstanceId": "i-0123456789abcdef0",
-            "status": "DRAINING",
-            "agentConnected": True,
-            "runningTasksCount": 0,
-            "pendingTasksCount": 0,
-            "attributes": [
-                {"name": "ecs.capability.secrets.asm.environment-variables"},
-                {"name": "ecs-drain-hook", "value": "1736154000 i-0123456789abcdef0-tok"},
-            ],
-            "registeredResources": [{"name": "MEMORY", "type": "INTEGER", "integerValue": 4096}],
-            "remainingResources": [{"name": "MEMORY", "type": "INTEGER", "integerValue": 4096}],
+            "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/c/0123456789abcdef",
+            "lastStatus": "STOPPED",
+            "desiredStatus": "STOPPED",
+            "launchType": "EC2",
+            "stoppedAt": "2026-12-06T09:01:32.924Z",
+            "version": 5,
             **detail,
         },
         source="aws.ecs",
-        **{"detail-type": "ECS Container Instance State Change"},
+        **{"detail-type": "ECS Task State Change"},
     )
 
 
-def test_ecs_container_instance_event():
-    request = parse_request(ecs_instance_event())
-    assert isinstance(request, InstanceChangeRequest)
-    assert request.drain_attribute == "1736154000 i-0123456789abcdef0-tok"
-    assert not request.says_tasks_remain
-    busy = parse_request(ecs_instance_event(runningTasksCount=2))
-    assert isinstance(busy, InstanceChangeRequest) and busy.says_tasks_remain
-    held = ecs_instance_event(
-        remainingResources=[{"name": "MEMORY", "type": "INTEGER", "integerValue": 3072}]
-    )
-    request = parse_request(held)
-    assert isinstance(request, InstanceChangeRequest) and request.says_tasks_remain
-    with pytest.raises(BadEventError, match="runningTasksCount"):
-        parse_request(ecs_instance_event(runningTasksCount="0"))
+def test_ecs_task_stopped_event():
+    request = parse_request(task_event())
+    assert isinstance(request, TaskStoppedRequest)
+    assert request.container_instance_arn.endswith("container-instance/c/x")
+    assert request.stopped_at is not None and request.stopped_at.tzinfo is not None
+    # Other statuses, and tasks on no container instance (Fargate), need nothing.
+    assert isinstance(parse_request(task_event(lastStatus="STOPPING")), IgnoredRequest)
+    fargate = task_event(launchType="FARGATE")
+    del fargate["detail"]["containerInstanceArn"]
+    assert isinstance(parse_request(fargate), IgnoredRequest)
+    with pytest.raises(BadEventError, match="lastStatus"):
+        parse_request(task_event(lastStatus=3))
+    with pytest.raises(BadEventError, match="stoppedAt"):
+        parse_request(task_event(stoppedAt=1736154000))
+    with pytest.raises(BadEventError, match="containerInstanceArn"):
+        parse_request(task_event(containerInstanceArn=""))
 
 
 def test_step_functions_status_event():

@@ -95,16 +95,35 @@ def test_one_read_of_the_activities_serves_a_whole_burst(world: World) -> None:
     assert autoscaling.termination_started_at(GROUP, _instance(150), NOW) == starts[150]
     for n in (0, 99, 101, 199):  # read with it: no call
         assert autoscaling.termination_started_at(GROUP, _instance(n), NOW) == starts[n]
-    # Beyond what was read: newest first again, until it shows up.
-    for page, token in ((pages[0], "p2"), (pages[1], "p3"), (pages[2], None)):
-        response: dict[str, Any] = {"Activities": page}
-        if token:
-            response["NextToken"] = token
-        params: dict[str, Any] = {"AutoScalingGroupName": GROUP}
-        if page is not pages[0]:
-            params["NextToken"] = "p2" if page is pages[1] else "p3"
-        world.stub.add_response("describe_scaling_activities", response, params)
+    # Beyond what was read: the newest page (new activities come first), then on from where
+    # the read stopped, until it shows up; pages already read are not read again.
+    world.stub.add_response(
+        "describe_scaling_activities",
+        {"Activities": pages[0], "NextToken": "p2"},
+        {"AutoScalingGroupName": GROUP},
+    )
+    world.stub.add_response(
+        "describe_scaling_activities",
+        {"Activities": pages[2]},
+        {"AutoScalingGroupName": GROUP, "NextToken": "p3"},
+    )
     assert autoscaling.termination_started_at(GROUP, _instance(220), NOW) == starts[220]
+
+
+def test_an_instance_with_no_activity_costs_one_page_then_nothing(world: World) -> None:
+    """The group's activities were read to the end: an instance they don't name (its activity
+    is older than six weeks, say) costs the newest page once, then nothing for a minute."""
+    starts = {n: NOW - timedelta(seconds=n) for n in range(3)}
+    page = [_activity(n, starts[n]) for n in range(3)]
+    world.stub.add_response(
+        "describe_scaling_activities", {"Activities": page}, {"AutoScalingGroupName": GROUP}
+    )
+    assert autoscaling.termination_started_at(GROUP, _instance(1), NOW) == starts[1]
+    world.stub.add_response(
+        "describe_scaling_activities", {"Activities": page}, {"AutoScalingGroupName": GROUP}
+    )
+    assert autoscaling.termination_started_at(GROUP, _instance(9), NOW) is None
+    assert autoscaling.termination_started_at(GROUP, _instance(9), NOW) is None  # no call
 
 
 def test_activity_starts_are_read_again_after_a_minute(world: World) -> None:

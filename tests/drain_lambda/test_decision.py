@@ -8,16 +8,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from drain_hook import history
 from drain_hook.logic.decision import (
     Observation,
     backoff_seconds,
     deadline_for,
     decide,
     first_wait_spread,
+    history_through_poll,
 )
 from drain_hook.models.observations import ContainerInstanceView, DrainRecord, TaskView
-from drain_hook.models.state import DrainState
-from drain_hook.settings import Settings, lifecycle_global_timeout
+from drain_hook.models.state import DrainState, HeartbeatPlan, RetryPolicy
+from drain_hook.settings import ERROR_RELEASE_SECONDS_MAX, Settings, lifecycle_global_timeout
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:loop"
@@ -57,6 +59,8 @@ def make_state(**overrides) -> DrainState:
         "execution_name": "i-0123456789abcdef0-token",
         "polls": 3,
         "polls_in_execution": 3,
+        # Three rounds at their worst after ExecutionStarted.
+        "history_events": history.EXECUTION_STARTED_EVENTS + 3 * history.ROUND_EVENTS_MAX,
     }
     values.update(overrides)
     return DrainState(**values)
@@ -332,32 +336,178 @@ class TestAgentDisconnected:
         assert not plan.state.done
 
 
-def test_a_48_hour_drain_fits_the_step_functions_history_limit():
-    """Walk a drain for the whole lifecycle global timeout; count history events per execution.
-
-    Wait + Task (scheduled, started, succeeded) + Choice spend about 8 events a round; the
-    history limit is 25,000 events an execution.
-    """
-    # The worst case: poll every second for 48 hours.
-    policy = make_settings(
-        poll_interval_first_seconds=1, poll_interval_max_seconds=1, max_drain_seconds=48 * 3600
-    )
+def _walk_drain(policy: Settings, state: DrainState, *, failing_every: int = 0):
+    """Run the decision poll after poll as the loop would, a task holding the instance to the
+    deadline, and count each execution's history by the rounds the state machine runs: the
+    heartbeats of each plan, the failed polls, each round at its worst (the counts the ASL tests
+    derive from the definition). With `failing_every`, every so many polls the next poll fails
+    until just before the error release, then succeeds. Returns the last state and each
+    execution's count to its end."""
     task = TaskView("arn:t", "standalone", "RUNNING", "RUNNING")
+    now, written, counts, polls = T0, history.EXECUTION_STARTED_EVENTS, [], 0
+    leading = (0, 0)  # heartbeats and failed polls of the round that leads to the next poll
+    while not state.done:
+        written += history.round_events(*leading)
+        plan = decide(state, seen([task]), now, policy)
+        polls += 1
+        if plan.continue_in_new_execution or plan.state.done:
+            counts.append(written + history.CLOSING_EVENTS_MAX)
+            written = history.EXECUTION_STARTED_EVENTS
+        else:
+            assert plan.state.history_events is not None
+            assert plan.state.history_events >= written  # the Lambda's count is an upper bound
+        state = plan.state
+        if state.action == "continued":
+            state = state.model_copy(update={"done": False, "action": "draining"})
+        plan_sent, retry = state.heartbeat_plan, state.retry
+        assert plan_sent is not None and retry is not None
+        failed = 0
+        if failing_every and polls % failing_every == 0:
+            failed = retry.release_after_seconds // retry.wait_seconds
+        leading = (plan_sent.count, failed)
+        # As the state machine passes the state back: the plan counted down, failures noted.
+        state = state.model_copy(
+            update={
+                "heartbeat_plan": plan_sent.model_copy(update={"count": 0}),
+                "retry": retry.model_copy(update={"failed_seconds": failed * retry.wait_seconds}),
+            }
+        )
+        now += timedelta(seconds=state.wait_seconds + failed * retry.wait_seconds)
+    return state, counts
+
+
+def test_a_48_hour_drain_fits_the_step_functions_history_limit():
+    """Poll every second for the whole lifecycle global timeout: each execution's history, counted
+    at the real per-state figures (20 events a round at worst, not the 8 once assumed), stays
+    under the 25,000-event quota, the loop carrying on in fresh executions."""
+    policy = make_settings(
+        poll_interval_first_seconds=1,
+        poll_interval_max_seconds=1,
+        max_drain_seconds=48 * 3600,
+        polls_per_execution=history.POLLS_PER_EXECUTION_MAX,
+    )
     state = make_state(
         polls=0, polls_in_execution=0, heartbeat_timeout_seconds=1800, max_drain_seconds=48 * 3600
     )
-    now, rounds_in_execution, executions, most = T0, 0, 1, 0
-    events_per_round = 8
-    while not state.done:
-        plan = decide(state, seen([task]), now, policy)
-        rounds_in_execution += 1
-        if plan.continue_in_new_execution:
-            executions += 1
-            most = max(most, rounds_in_execution)
-            rounds_in_execution = 0
-        state = plan.state
-        now += timedelta(seconds=state.wait_seconds)
-    most = max(most, rounds_in_execution)
+    state, counts = _walk_drain(policy, state)
     assert state.action == "deadline"
-    assert most * events_per_round < 25_000
-    assert executions > 1
+    assert len(counts) > 100
+    assert max(counts) <= history.HISTORY_BUDGET < 25_000
+
+
+def test_heartbeats_between_polls_and_runs_of_failures_still_fit():
+    """Long waits cut into many heartbeats, and now and then a run of failed polls lasting to
+    just before the error release: still no execution passes the budget."""
+    policy = make_settings(
+        poll_interval_first_seconds=3600,
+        poll_interval_max_seconds=3600,
+        max_drain_seconds=48 * 3600,
+        error_release_seconds=7200,
+    )
+    state = make_state(
+        polls=0, polls_in_execution=0, heartbeat_timeout_seconds=1800, max_drain_seconds=48 * 3600
+    )
+    state, counts = _walk_drain(policy, state, failing_every=2)
+    assert state.action == "deadline" and len(counts) > 1
+    assert max(counts) <= history.HISTORY_BUDGET
+
+
+class TestHistoryCount:
+    """What each round adds to the count the state carries, and when the loop carries on."""
+
+    task = TaskView("arn:t", "service", "RUNNING", "RUNNING")
+    policy = make_settings(poll_interval_first_seconds=600, poll_interval_max_seconds=600)
+
+    def test_the_first_round_counts_the_execution_it_starts(self):
+        plan = decide(make_state(execution_name=None, polls=0), seen([self.task]), T0, self.policy)
+        assert plan.start_loop and plan.state.history_events == history.EXECUTION_STARTED_EVENTS
+
+    def test_a_poll_adds_its_round_at_worst(self):
+        plan = decide(make_state(history_events=100), seen([self.task]), T0, self.policy)
+        assert plan.state.history_events == 100 + history.ROUND_EVENTS_MAX == 120
+
+    def test_heartbeats_the_state_machine_recorded_are_counted_from_the_wait_they_cut(self):
+        """The plan comes back counted down to 0: what it set out with follows from the wait."""
+        state = make_state(
+            history_events=100,
+            wait_seconds=600,
+            heartbeat_plan=HeartbeatPlan(every=150, count=0, then=150),
+        )
+        assert history_through_poll(state) == 100 + history.round_events(3, 0) == 180
+
+    def test_failed_polls_are_counted_from_the_retry_waits(self):
+        retry = RetryPolicy(wait_seconds=60, release_after_seconds=900, failed_seconds=180)
+        state = make_state(history_events=100, retry=retry)
+        assert history_through_poll(state) == 100 + history.round_events(0, 3) == 252
+
+    def test_a_state_without_a_count_carries_on_at_its_next_poll(self):
+        """A state from before the count (a drain in flight across an upgrade) can't tell how
+        much of its execution's history is spent: a fresh execution starts counting from 1."""
+        plan = decide(make_state(history_events=None), seen([self.task]), T0, self.policy)
+        assert plan.continue_in_new_execution
+        assert plan.state.history_events == history.EXECUTION_STARTED_EVENTS
+
+    def _near_the_budget(self, room: int, **settings) -> tuple:
+        """A poll after which the execution has `room` events left under the budget."""
+        policy = make_settings(**{"poll_interval_first_seconds": 60, **settings})
+        state = make_state(history_events=history.HISTORY_BUDGET - room - history.ROUND_EVENTS_MAX)
+        return decide(state, seen([self.task]), T0, policy), policy
+
+    def test_carries_on_when_the_next_round_at_its_worst_could_pass_the_budget(self):
+        """Next round: 60 s wait, no heartbeat; failures for 900 s at 60 s (15 tried again),
+        then the poll and the longest way to the execution's end."""
+        worst = history.round_events(0, 15) + history.CLOSING_EVENTS_MAX
+        fits, _ = self._near_the_budget(worst, poll_interval_max_seconds=60)
+        assert not fits.continue_in_new_execution
+        assert fits.state.history_events == history.HISTORY_BUDGET - worst
+        over, _ = self._near_the_budget(worst - 1, poll_interval_max_seconds=60)
+        assert over.continue_in_new_execution
+        assert over.writes == ["carry on in a fresh execution"]
+        assert (over.state.history_events, over.state.polls_in_execution) == (1, 0)
+        assert over.state.execution_generation == 1
+        assert (over.state.done, over.state.action) == (False, "draining")
+
+    def test_the_heartbeats_planned_for_the_next_wait_count(self):
+        """Room for a round without heartbeats is not room for one with them."""
+        room = history.round_events(0, 15) + history.CLOSING_EVENTS_MAX
+        short, _ = self._near_the_budget(room, poll_interval_max_seconds=60)
+        long, _ = self._near_the_budget(room, poll_interval_max_seconds=600)
+        assert long.state.heartbeat_plan is not None and long.state.heartbeat_plan.count == 3
+        assert not short.continue_in_new_execution and long.continue_in_new_execution
+
+    def test_a_longer_error_release_needs_more_room(self):
+        room = history.round_events(0, 15) + history.CLOSING_EVENTS_MAX
+        default, _ = self._near_the_budget(room, poll_interval_max_seconds=60)
+        longer, _ = self._near_the_budget(
+            room, poll_interval_max_seconds=60, error_release_seconds=1800
+        )
+        assert not default.continue_in_new_execution and longer.continue_in_new_execution
+
+    def test_polls_per_execution_still_caps_the_polls(self):
+        policy = make_settings(polls_per_execution=10)
+        plan = decide(make_state(polls_in_execution=9), seen([self.task]), T0, policy)
+        assert plan.continue_in_new_execution and plan.state.history_events == 1
+
+    def test_the_longest_error_release_does_not_carry_on_at_every_poll(self):
+        """ERROR_RELEASE_SECONDS is bounded by the failures half an execution holds, so even at
+        its bound a fresh execution still holds hundreds of polls before carrying on."""
+        policy = make_settings(
+            poll_interval_first_seconds=1,
+            poll_interval_max_seconds=1,
+            max_drain_seconds=48 * 3600,
+            error_release_seconds=ERROR_RELEASE_SECONDS_MAX,
+            polls_per_execution=history.POLLS_PER_EXECUTION_MAX,
+        )
+        state = make_state(
+            polls=0, polls_in_execution=0, history_events=1, max_drain_seconds=48 * 3600
+        )
+        now, polls, carried = T0, [], 0
+        while len(polls) < 3:
+            plan = decide(state, seen([self.task]), now, policy)
+            carried += 1
+            if plan.continue_in_new_execution:
+                polls.append(carried)
+                carried = 0
+            state = plan.state.model_copy(update={"done": False, "action": "draining"})
+            now += timedelta(seconds=state.wait_seconds)
+        assert min(polls[1:]) >= history.HISTORY_BUDGET // 2 // history.ROUND_EVENTS_MAX - 1

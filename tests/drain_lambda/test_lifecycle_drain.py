@@ -122,9 +122,7 @@ def test_instance_not_in_cluster_completes_with_continue(world, handler):
     assert world.executions() == []
 
 
-@pytest.mark.parametrize(
-    "status", ["REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED", "INACTIVE"]
-)
+@pytest.mark.parametrize("status", ["REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"])
 def test_instances_ecs_cannot_drain_are_completed(world, handler, one_instance, status):
     from local_aws.ecs_states import set_container_instance_status
 
@@ -136,6 +134,28 @@ def test_instances_ecs_cannot_drain_are_completed(world, handler, one_instance, 
     assert status in result["reason"]
     assert world.instance_status(CLUSTER, arn) == status
     assert world.lifecycle_state(instance_id) is None
+
+
+def test_inactive_container_instance_is_not_registered_and_completed(world, handler, one_instance):
+    """A deregistered (INACTIVE) container instance: ListContainerInstances lists every status
+    but INACTIVE and refuses status=INACTIVE (API reference), so the EC2 instance has no
+    registration in the cluster and its lifecycle action is completed at once."""
+    from local_aws.ecs_states import set_container_instance_status
+
+    instance_id, arn = one_instance
+    set_container_instance_status(CLUSTER, arn, "INACTIVE")
+
+    result = handler(begin_termination("web-asg", instance_id))
+    assert (result["done"], result["action"], result["tasks_remaining"]) == (
+        True,
+        "not_registered",
+        0,
+    )
+    assert world.instance_status(CLUSTER, arn) == "INACTIVE"
+    assert world.lifecycle_state(instance_id) is None
+    assert world.executions() == []
+    listings = [call for call in world.calls if call == "ecs:ListContainerInstances"]
+    assert len(listings) == 1  # one listing, with no status (status=INACTIVE is refused)
 
 
 def test_already_draining_instance_goes_on(world, handler, one_instance):

@@ -95,5 +95,13 @@ def test_a_lifecycle_event_failing_every_receive_goes_to_the_dead_letter_queue(
     assert json.loads(moved.body)["detail"]["EC2InstanceId"] == action.instance_id
     sqs = sb.client("sqs")
     url = sqs.get_queue_url(QueueName=sb.definition.intake.dead_letter_queue)["QueueUrl"]
-    [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
-    assert json.loads(message["Body"])["detail"]["LifecycleActionToken"] == action.token
+    bodies = [
+        json.loads(m["Body"])
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    ]
+    # The lifecycle event itself, and Lambda's records of the task-stopped events it failed on
+    # (the instance's tasks stopped when it terminated; the function was broken for them too).
+    [event] = [b for b in bodies if "requestPayload" not in b]
+    assert event["detail"]["LifecycleActionToken"] == action.token
+    others = [b["requestPayload"]["detail-type"] for b in bodies if "requestPayload" in b]
+    assert set(others) <= {"ECS Task State Change"}

@@ -17,6 +17,7 @@ from tests.e2e.conftest import SandboxFactory
 
 LIFECYCLE = {"detail-type": [contract.LIFECYCLE_DETAIL_TYPE]}
 ISO = "%Y-%m-%dT%H:%M:%SZ"
+METRICS_ON = {"POWERTOOLS_METRICS_DISABLED": "false"}  # EMF lines on stdout, to read them
 
 
 def _world(
@@ -374,3 +375,61 @@ def pytest_approx(value: float, tolerance: float) -> Any:
     import pytest
 
     return pytest.approx(value, abs=tolerance)
+
+
+def test_an_event_later_than_the_heartbeat_timeout_is_counted_and_alarmed(
+    sandbox: SandboxFactory, capsys
+):
+    """The hook's timeout let the instance go before the event's first round: nothing can be
+    drained any more, and the round says so in a metric with an alarm (not only a log line).
+    A duplicate of a drain that finished is not counted."""
+    sb = sandbox(seed=9, lambda_env=METRICS_ON)
+    asg, victim, _batch = _world(sb, heartbeat=60, batch_seconds=0)
+    sb.delay_events(LIFECYCLE, 200)
+    capsys.readouterr()
+    sb.scale_in(asg, 1)
+    sb.run()
+    action = _action(victim)
+    assert action.ended_by == "heartbeat_timeout"
+    # (The tasks lost with the instance raise task-stopped events: ignored, nobody drains it.)
+    assert [r["action"] for r in _results(sb) if r["action"] != "ignored"] == ["lifecycle_ended"]
+    emitted = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    assert [
+        m[contract.METRIC_TIMED_OUT_BEFORE_DRAIN]
+        for m in emitted
+        if contract.METRIC_TIMED_OUT_BEFORE_DRAIN in m
+    ] == [[1.0]]
+    assert contract.METRIC_TIMED_OUT_BEFORE_DRAIN in contract.ALARMED_METRICS
+
+
+def test_a_duplicate_of_a_finished_drain_is_not_counted_as_timed_out(
+    sandbox: SandboxFactory, capsys
+):
+    sb = sandbox(seed=10, lambda_env=METRICS_ON)
+    asg, victim, _batch = _world(sb, heartbeat=60, batch_seconds=300)
+    sb.scale_in(asg, 1)
+    sb.run()
+    assert _action(victim).ended_by == "complete"
+    sb.clock.advance(600)  # the hook's timeout has long passed since the hold began
+    capsys.readouterr()
+    sb.put_event(copy.deepcopy(sb.bus.deliveries[0].event))
+    sb.run()
+    assert _results(sb)[-1]["action"] == "lifecycle_ended"
+    assert contract.METRIC_TIMED_OUT_BEFORE_DRAIN not in capsys.readouterr().out
+
+
+def test_a_token_refused_just_after_the_action_began_is_tried_again(sandbox: SandboxFactory):
+    """Auto Scaling has answered "No active Lifecycle Action" for a token whose action had just
+    begun (a public report; sandbox knob). The first round doesn't answer it over: the intake
+    queue takes the event again and the drain goes ahead, nothing lost."""
+    sb = sandbox(seed=11)
+    asg, victim, _batch = _world(sb, heartbeat=1200, batch_seconds=600)
+    sb.configure_autoscaling(token_ready_after_seconds=30)
+    sb.scale_in(asg, 1)
+    report = sb.run()
+    action = _action(victim)
+    assert action.ended_by == "complete" and report.lost_tasks == []
+    receives = [r.receive_counts for r in sb.intake.receives]
+    assert receives[:2] == [[1], [2]]  # refused once, then taken again and drained

@@ -12,7 +12,6 @@ from ecs_drain_hook import RESERVED_CONCURRENCY_WARNING_ID, HookTiming, Tunables
 from ecs_drain_hook.package_files import asl_path
 from ecs_drain_hook.powertools import PUBLISHED_REGIONS, parameter_name
 from ecs_drain_hook.timing import (
-    CONTAINER_INSTANCE_DELIVERY,
     INTAKE_AGE_ALARM_SECONDS,
     INTAKE_BATCH_SIZE,
     INTAKE_MAX_CONCURRENCY,
@@ -23,6 +22,7 @@ from ecs_drain_hook.timing import (
     LAMBDA_TIMEOUT_SECONDS,
     LIFECYCLE_DELIVERY,
     LOOP_END_DELIVERY,
+    TASK_STOPPED_DELIVERY,
     first_heartbeat_bound_seconds,
 )
 from local_aws.events import pattern_matches
@@ -142,42 +142,42 @@ def test_lifecycle_rule_matches_only_these_groups_and_hook(synth: Synth) -> None
     }
 
 
-def test_container_instance_rule_matches_only_instances_we_drain(synth: Synth) -> None:
-    pattern = rendered(synth, rule(synth, "ContainerInstanceRule")["Properties"]["EventPattern"])
+def test_task_stopped_rule_matches_stopped_ec2_tasks_of_the_cluster(synth: Synth) -> None:
+    pattern = rendered(synth, rule(synth, "TaskStoppedRule")["Properties"]["EventPattern"])
     cluster_arn = pattern["detail"]["clusterArn"][0]
     assert pattern == {
         "source": [contract.ECS_SOURCE],
-        "detail-type": [contract.CONTAINER_INSTANCE_DETAIL_TYPE],
+        "detail-type": [contract.TASK_DETAIL_TYPE],
         "detail": {
             "clusterArn": [cluster_arn],
-            "attributes": {"name": [contract.DRAIN_ATTRIBUTE]},
-            "runningTasksCount": [{"numeric": ["=", 0]}],
-            "pendingTasksCount": [{"numeric": ["=", 0]}],
+            "lastStatus": [contract.TASK_STOPPED_STATUS],
+            "containerInstanceArn": [{"exists": True}],
         },
     }
     assert cluster_arn.startswith("arn:aws:ecs:eu-west-1:111122223333:cluster/")
-    attributes = [{"name": "ecs.capability.docker-remote-api.1.17"}]
     event = {
         "source": "aws.ecs",
-        "detail-type": contract.CONTAINER_INSTANCE_DETAIL_TYPE,
+        "detail-type": contract.TASK_DETAIL_TYPE,
         "detail": {
             "clusterArn": cluster_arn,
-            "attributes": [
-                *attributes,
-                {"name": contract.DRAIN_ATTRIBUTE, "value": "2026-01-15T10:00:00Z"},
-            ],
-            "runningTasksCount": 0,
-            "pendingTasksCount": 0,
+            "containerInstanceArn": cluster_arn.replace(":cluster/", ":container-instance/")
+            + "/0123456789abcdef",
+            "lastStatus": "STOPPED",
+            "desiredStatus": "STOPPED",
+            "launchType": "EC2",
         },
     }
     assert pattern_matches(pattern, event)
-    not_ours = {**event, "detail": {**event["detail"], "attributes": attributes}}
-    assert not pattern_matches(pattern, not_ours)
-    other_cluster = {**event["detail"], "clusterArn": cluster_arn + "-other"}
-    assert not pattern_matches(pattern, {**event, "detail": other_cluster})
-    # A task stopped but others still run or wait: the Lambda would skip it, so it never runs.
-    for busy in ({"runningTasksCount": 3}, {"pendingTasksCount": 1}):
-        assert not pattern_matches(pattern, {**event, "detail": {**event["detail"], **busy}})
+    # Run through a capacity provider strategy: no launchType, the instance still named.
+    via_provider = {k: v for k, v in event["detail"].items() if k != "launchType"}
+    assert pattern_matches(pattern, {**event, "detail": via_provider})
+    for other in (
+        {"lastStatus": "STOPPING"},
+        {"clusterArn": cluster_arn + "-other"},
+    ):
+        assert not pattern_matches(pattern, {**event, "detail": {**event["detail"], **other}})
+    fargate = {k: v for k, v in event["detail"].items() if k != "containerInstanceArn"}
+    assert not pattern_matches(pattern, {**event, "detail": {**fargate, "launchType": "FARGATE"}})
 
 
 def test_loop_end_rule_matches_bad_ends_of_this_state_machine(synth: Synth) -> None:
@@ -212,7 +212,7 @@ def test_lifecycle_rule_pattern_matches_a_real_event(attach: Synth) -> None:
     ("name", "delivery"),
     [
         ("LifecycleRule", LIFECYCLE_DELIVERY),
-        ("ContainerInstanceRule", CONTAINER_INSTANCE_DELIVERY),
+        ("TaskStoppedRule", TASK_STOPPED_DELIVERY),
         ("LoopEndRule", LOOP_END_DELIVERY),
     ],
 )
@@ -458,8 +458,15 @@ def test_state_machine_definition_is_the_asl_file(synth: Synth) -> None:
     assert definition == source
     assert definition["States"]["PollDrain"]["Parameters"]["FunctionName"] == "${DrainFunctionArn}"
     (function_id, _) = synth.drain_function()
+    # The integrations' ARNs name the stack's partition (China, GovCloud), never a literal one.
     assert props["DefinitionSubstitutions"] == {
-        contract.FUNCTION_ARN_SUBSTITUTION: {"Fn::GetAtt": [function_id, "Arn"]}
+        contract.FUNCTION_ARN_SUBSTITUTION: {"Fn::GetAtt": [function_id, "Arn"]},
+        **{
+            name: {
+                "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":states:::{integration}"]]
+            }
+            for name, integration in contract.INTEGRATION_SUBSTITUTIONS.items()
+        },
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ecs_drain_hook import contract
 from ecs_drain_hook.package_files import asl_path
 from tests.infra.cfn_eval import evaluate, pseudo
 from tests.infra.conftest import CLUSTER, GROUPS, Synth
@@ -220,11 +221,12 @@ def test_roles_trust_only_their_service(synth: Synth) -> None:
 def test_state_machine_may_call_exactly_the_sdk_actions_its_definition_uses(synth: Synth) -> None:
     """Every aws-sdk integration in the ASL has its IAM action, and nothing else is granted."""
     definition = json.loads(asl_path().read_text())
+    integrations = {"${" + k + "}": v for k, v in contract.INTEGRATION_SUBSTITUTIONS.items()}
     used = set()
     for state in definition["States"].values():
-        resource = state.get("Resource", "")
-        if resource.startswith("arn:aws:states:::aws-sdk:"):
-            service, action = resource.removeprefix("arn:aws:states:::aws-sdk:").split(":")
+        integration = integrations.get(state.get("Resource", ""), "")
+        if integration.startswith("aws-sdk:"):
+            service, action = integration.removeprefix("aws-sdk:").split(":")
             used.add(f"{service}:{action[0].upper()}{action[1:]}")
     assert used == {"autoscaling:RecordLifecycleActionHeartbeat"}
     granted = {

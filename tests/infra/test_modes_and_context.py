@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import fields
 from typing import Any
 
@@ -17,6 +18,7 @@ from ecs_drain_hook.timing import (
     first_heartbeat_bound_seconds,
 )
 from infra.config import AppConfig, ContextError
+from tests.infra.cfn_eval import evaluate, pseudo
 from tests.infra.conftest import Synth, cdk_json_context
 
 
@@ -227,6 +229,55 @@ def test_demo_capacity_provider_has_managed_draining_off(demo: Synth) -> None:
     asg_provider = provider["Properties"]["AutoScalingGroupProvider"]
     assert asg_provider["ManagedDraining"] == "DISABLED"
     assert asg_provider["ManagedTerminationProtection"] == "DISABLED"
+
+
+# CreateCapacityProvider's name (ECS API reference; botocore's ecs model says the same): up to
+# 255 letters, digits, "_" and "-", not prefixed with "aws", "ecs" or "fargate" (ECS refuses
+# "Ecs..." too, so the prefix check ignores case).
+ECS_CAPACITY_PROVIDER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+ECS_RESERVED_PREFIXES = ("aws", "ecs", "fargate")
+# CloudFormation's generated names: stack name, logical id, a random suffix; a stack name has
+# at most 128 characters.
+STACK_NAME_MAX = 128
+
+
+def ecs_refuses(name: str) -> str | None:
+    """Why ECS would refuse this capacity provider name, or None."""
+    if not ECS_CAPACITY_PROVIDER_NAME.match(name):
+        return f"{name!r}: 1 to 255 letters, digits, '_' or '-'"
+    if name.lower().startswith(ECS_RESERVED_PREFIXES):
+        return f"{name!r} begins with one of {ECS_RESERVED_PREFIXES}"
+    return None
+
+
+def test_the_name_rule_is_the_one_ecs_applies() -> None:
+    assert ecs_refuses("EcsDrainHookDemo-CapacityProvider-x1") is not None  # aws-cdk issue 29151
+    assert ecs_refuses("FARGATE_SPOT") is not None
+    assert ecs_refuses("drain:hook") is not None
+    assert ecs_refuses("a" * 256) is not None
+    assert ecs_refuses("drain-hook_demo-1") is None
+
+
+@pytest.mark.parametrize("stack_name", ["own", "Ecs" + "x" * (STACK_NAME_MAX - 3)])
+def test_every_capacity_provider_has_a_name_ecs_accepts(demo: Synth, stack_name: str) -> None:
+    """Without a Name, CloudFormation makes one from the stack name (EcsDrainHookDemo...),
+    which ECS refuses. The name is evaluated with the group's generated name for this stack
+    and for the longest stack name, one that begins with a reserved word (the stack's id is in
+    it too: test_first_deploy)."""
+    providers = demo.resources("AWS::ECS::CapacityProvider")
+    assert providers
+    stack = demo.stack_name if stack_name == "own" else stack_name
+    groups = {
+        logical_id: f"{stack}-{logical_id}-{'R' * 13}"
+        for logical_id in demo.resources("AWS::AutoScaling::AutoScalingGroup")
+    }
+    for logical_id, provider in providers.items():
+        assert "Name" in provider["Properties"], logical_id
+        name = evaluate(provider["Properties"]["Name"], {**pseudo(stack), **groups})
+        assert ecs_refuses(name) is None, ecs_refuses(name)
+        # Another group (a replacement, or another stack's) gives another name.
+        other = {k: v.replace("R" * 13, "S" * 13) for k, v in groups.items()}
+        assert evaluate(provider["Properties"]["Name"], {**pseudo(stack), **other}) != name
 
 
 def test_demo_launch_template_is_hardened(demo: Synth) -> None:

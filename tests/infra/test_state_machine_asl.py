@@ -11,19 +11,28 @@ handler's return shapes as the v2 loop reads them.
 from __future__ import annotations
 
 import copy
+import importlib
 import json
+import pkgutil
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from ecs_drain_hook import contract
 from ecs_drain_hook.package_files import asl_path, load_definition
 
 ASL_FILE = asl_path()
 DEFINITION = json.loads(ASL_FILE.read_text())
-LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
-HEARTBEAT = "arn:aws:states:::aws-sdk:autoscaling:recordLifecycleActionHeartbeat"
+# The integrations' ARNs as the file spells them: substitutions, set to the stack's partition's.
+INTEGRATIONS = {
+    integration: "${" + name + "}"
+    for name, integration in contract.INTEGRATION_SUBSTITUTIONS.items()
+}
+LAMBDA_INVOKE = INTEGRATIONS["lambda:invoke"]
+HEARTBEAT = INTEGRATIONS["aws-sdk:autoscaling:recordLifecycleActionHeartbeat"]
 START = datetime(2026, 1, 15, 10, 0, 0, tzinfo=UTC)
 
 STATE_BASE: dict[str, Any] = {
@@ -286,17 +295,235 @@ def test_the_loop_never_completes_a_lifecycle_action() -> None:
     assert "completeLifecycleAction" not in ASL_FILE.read_text()
 
 
+def test_no_arn_in_the_file_names_a_partition() -> None:
+    """China and GovCloud: the file spells out no ARN (each would name a partition); every
+    Task's Resource is one of the integration substitutions the construct sets."""
+    assert not re.search(r"arn:", ASL_FILE.read_text())
+    tasks = [s for s in DEFINITION["States"].values() if s["Type"] == "Task"]
+    assert tasks
+    assert {task["Resource"] for task in tasks} == set(INTEGRATIONS.values())
+
+
 def test_every_fail_state_names_its_error() -> None:
     fails = {n: s for n, s in DEFINITION["States"].items() if s["Type"] == "Fail"}
     assert set(fails) == {
         "InputRejected",
         "PermanentError",
+        "ClusterNotFound",
         "ErrorsOutlastedRelease",
         "DeadlinePassedWhileFailing",
     }
     for name, state in fails.items():
         assert state["Error"] == name
         assert "Lambda releases" in state["Cause"]
+
+
+def _final_errors() -> set[str]:
+    """The names of the errors the drain Lambda raises for what retrying can't fix: every
+    subclass of PermanentAwsError (found in every module of the Lambda's package), InputRejected
+    and ErrorsOutlastedRelease. Lambda reports an exception by its class name."""
+    import drain_hook
+    from drain_hook.errors import ErrorsOutlastedRelease, PermanentAwsError
+    from drain_hook.models.requests import InputRejected
+
+    for module in pkgutil.walk_packages(drain_hook.__path__, "drain_hook."):
+        if module.name != "drain_hook.handler":  # reads settings at import; defines no error
+            importlib.import_module(module.name)
+    found: set[type[Exception]] = set()
+    pending: list[type[Exception]] = [PermanentAwsError]
+    while pending:
+        cls = pending.pop()
+        found.add(cls)
+        pending.extend(cls.__subclasses__())
+    return {cls.__name__ for cls in found} | {
+        InputRejected.__name__,
+        ErrorsOutlastedRelease.__name__,
+    }
+
+
+def test_every_error_retrying_cannot_fix_ends_the_loop_at_once() -> None:
+    """PollDrain neither retries nor waits out a final error: each is in the no-retry list and
+    has a Catch of its own to a Fail state. A new permanent error class that the definition
+    does not name would be retried for ERROR_RELEASE_SECONDS."""
+    from drain_hook.errors import TransientAwsError
+
+    final = _final_errors()
+    assert {"ClusterNotFound", "PermanentAwsError"} <= final
+    poll = DEFINITION["States"]["PollDrain"]
+    (no_retry,) = [r for r in poll["Retry"] if r["MaxAttempts"] == 0]
+    assert set(no_retry["ErrorEquals"]) == final
+    assert TransientAwsError.__name__ not in no_retry["ErrorEquals"]
+    caught = {
+        name: catcher["Next"]
+        for catcher in poll["Catch"]
+        for name in catcher["ErrorEquals"]
+        if name != "States.ALL"
+    }
+    assert set(caught) == final
+    for name, target in caught.items():
+        assert DEFINITION["States"][target]["Type"] == "Fail", name
+    # States.ALL (the transient path) comes last, after every final error's own Catch.
+    assert poll["Catch"][-1]["ErrorEquals"] == ["States.ALL"]
+    for name in final:  # the top Comment lists them
+        assert name in DEFINITION["Comment"]
+
+
+def test_the_poll_retries_in_place_what_the_guide_calls_transient() -> None:
+    """Step Functions guide, "Handle Lambda service exceptions": these four are transient
+    service errors to retry; a throttled invocation (TooManyRequests) is retried too. A function
+    error (Lambda.Unknown, or the function's own error type) is not retried in place: it is a
+    failed poll, tried again after the retry wait."""
+    poll = DEFINITION["States"]["PollDrain"]
+    [in_place] = [r for r in poll["Retry"] if r["MaxAttempts"] > 0]
+    assert set(in_place["ErrorEquals"]) == {
+        "Lambda.ClientExecutionTimeoutException",
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+    }
+
+
+# --- history events: the Lambda's counts follow the definition ---------------------------------
+#
+# drain_hook.history holds how many events each state writes (per state type, from the Step
+# Functions pages it names) and, from those, each round of this loop at its worst. Here the
+# rounds are derived again from the definition itself: a change to the loop that the counts don't
+# follow fails these tests.
+
+
+def _retries(state: dict[str, Any]) -> int:
+    """The most retries a Task makes: every retrier keeps its own count (MaxAttempts, default 3)."""
+    return sum(retrier.get("MaxAttempts", 3) for retrier in state.get("Retry", []))
+
+
+def _events(name: str) -> int:
+    """Events a state writes at worst, by its type (drain_hook.history's per-state counts)."""
+    from drain_hook import history
+
+    state = DEFINITION["States"][name]
+    if state["Type"] == "Task":
+        return history.TASK_EVENTS + _retries(state) * history.TASK_RETRY_EVENTS
+    if state["Type"] == "Fail":
+        return history.FAIL_STATE_EVENTS
+    assert state["Type"] in ("Wait", "Choice", "Pass", "Succeed"), state["Type"]
+    return history.STATE_EVENTS
+
+
+def _next_states(name: str, *, catches: bool = True) -> list[str]:
+    state = DEFINITION["States"][name]
+    found = [state[key] for key in ("Next", "Default") if key in state]
+    found += [choice["Next"] for choice in state.get("Choices", [])]
+    if catches:
+        found += [catcher["Next"] for catcher in state.get("Catch", [])]
+    return found
+
+
+def _paths(start: str, stop: Callable[[str], bool], *, catches: bool = True) -> list[list[str]]:
+    """Every path from `start` that visits no state twice and ends where `stop` says (that
+    state left out) or at a state with no next one (included)."""
+    found: list[list[str]] = []
+
+    def walk(path: list[str]) -> None:
+        following = _next_states(path[-1], catches=catches)
+        if not following:
+            found.append(path)
+        for name in following:
+            if stop(name):
+                found.append(path)
+            elif name not in path:
+                walk([*path, name])
+
+    walk([start])
+    return found
+
+
+def _heartbeat_task() -> str:
+    """The Task that records heartbeats between polls: on the way from the start to the poll."""
+    (name,) = {
+        state
+        for path in _paths(DEFINITION["StartAt"], lambda n: n == "PollDrain", catches=False)
+        for state in path
+        if DEFINITION["States"][state].get("Resource") == HEARTBEAT
+    }
+    return name
+
+
+def test_every_task_retries_at_most_what_the_history_counts_assume() -> None:
+    from drain_hook import history
+
+    tasks = {n: s for n, s in DEFINITION["States"].items() if s["Type"] == "Task"}
+    assert _retries(tasks.pop("PollDrain")) == history.POLL_RETRIES_MAX
+    assert {name: _retries(state) for name, state in tasks.items()} == {
+        name: history.HEARTBEAT_RETRIES_MAX for name in tasks
+    }
+    assert all(state["Resource"] == HEARTBEAT for state in tasks.values())
+
+
+def test_a_round_is_the_count_the_lambda_adds_per_poll() -> None:
+    """From the start (or the end of the previous round) to the poll, then on to where the next
+    round starts. A path through the heartbeats holds one; each further heartbeat runs the
+    heartbeat loop once more."""
+    from drain_hook import history
+
+    start = DEFINITION["StartAt"]
+    to_poll = _paths(start, lambda n: n == "PollDrain", catches=False)
+    assert len(to_poll) == 2  # straight to the poll's wait, or through the heartbeats
+    poll_to_start = _paths("PollDrain", lambda n: n == start, catches=False)
+    back = [path for path in poll_to_start if DEFINITION["States"][path[-1]]["Type"] != "Succeed"]
+    assert len(back) == 1  # PollDrain, IsDrainDone, then the next round
+    round_end = sum(_events(name) for name in back[0])
+    heartbeat = _heartbeat_task()
+    for path in to_poll:
+        beats = path.count(heartbeat)
+        assert sum(_events(name) for name in path) + round_end == history.round_events(beats, 0)
+    loops = _paths(heartbeat, lambda n: n == heartbeat, catches=False)
+    (loop,) = [path for path in loops if "PollDrain" not in path]
+    assert sum(_events(name) for name in loop) == history.HEARTBEAT_EVENTS_MAX
+
+
+def test_a_failed_poll_tried_again_is_the_count_the_lambda_adds_per_failure() -> None:
+    """From PollDrain's catch-all back to PollDrain, by the longest way (both heartbeats and
+    the checks on the way), plus the failed poll itself."""
+    from drain_hook import history
+
+    poll = DEFINITION["States"]["PollDrain"]
+    [catch_all] = [c["Next"] for c in poll["Catch"] if c["ErrorEquals"] == ["States.ALL"]]
+    paths = _paths(catch_all, lambda n: n == "PollDrain")
+    again = [path for path in paths if DEFINITION["States"][path[-1]]["Type"] != "Fail"]
+    assert again
+    longest = max(sum(_events(name) for name in path) for path in again)
+    assert _events("PollDrain") + longest == history.FAILED_POLL_EVENTS_MAX
+
+
+def test_the_end_of_an_execution_after_a_poll_is_within_the_closing_count() -> None:
+    """Whatever a poll's outcome, the execution writes at most CLOSING_EVENTS_MAX more events
+    before it closes (its closing event included) unless it polls again."""
+    from drain_hook import history
+
+    ends = [
+        path
+        for first in _next_states("PollDrain")
+        for path in _paths(first, lambda n: n in ("PollDrain", DEFINITION["StartAt"]))
+        if DEFINITION["States"][path[-1]]["Type"] in ("Succeed", "Fail")
+    ]
+    assert {path[-1] for path in ends} == {
+        n for n, s in DEFINITION["States"].items() if s["Type"] in ("Succeed", "Fail")
+    }
+    longest = max(sum(_events(name) for name in path) for path in ends)
+    assert longest + history.EXECUTION_CLOSED_EVENTS == history.CLOSING_EVENTS_MAX
+
+
+def test_polls_per_execution_can_never_promise_more_than_the_history_holds() -> None:
+    from drain_hook import history
+    from drain_hook.settings import Tunables
+
+    [row] = [r for r in Tunables.describe() if r["env"] == "POLLS_PER_EXECUTION"]
+    high = row["bounds"][1]
+    worst = history.EXECUTION_STARTED_EVENTS + history.CLOSING_EVENTS_MAX
+    assert worst + high * history.round_events(0, 0) <= history.HISTORY_BUDGET
+    assert worst + (high + 1) * history.round_events(0, 0) > history.HISTORY_BUDGET
+    assert history.HISTORY_BUDGET < history.HISTORY_EVENTS_MAX == 25_000
 
 
 # --- walks --------------------------------------------------------------------------------------
@@ -346,7 +573,11 @@ def test_any_done_output_ends_the_execution(action: str) -> None:
 
 @pytest.mark.parametrize(
     ("error", "fail_state"),
-    [("InputRejected", "InputRejected"), ("PermanentAwsError", "PermanentError")],
+    [
+        ("InputRejected", "InputRejected"),
+        ("PermanentAwsError", "PermanentError"),
+        ("ClusterNotFound", "ClusterNotFound"),
+    ],
 )
 def test_permanent_errors_fail_at_once_without_retry(error: str, fail_state: str) -> None:
     heartbeats: list[dict[str, Any]] = []
@@ -512,17 +743,56 @@ def test_a_manual_drain_without_a_lifecycle_action_records_no_heartbeat() -> Non
     assert heartbeats == []
 
 
-def test_a_failed_heartbeat_never_ends_the_loop() -> None:
+# How the aws-sdk integration names Auto Scaling's errors (local_aws.stepfunctions.sdk_error_name):
+# codes the API model does not declare (Throttling; ValidationError, which is also what an action
+# that is over answers) share the generic name; its one modelled error, ResourceContentionFault,
+# has a name of its own, spelt one of two ways.
+AUTOSCALING_GENERIC = "AutoScaling.AutoScalingException"
+RESOURCE_CONTENTION = (
+    "AutoScaling.ResourceContentionException",
+    "AutoScaling.ResourceContentionFaultException",
+)
+
+
+def _failing_heartbeats(error: str, cause: str = "") -> Service:
+    """Heartbeats fail with `error`; the first poll fails (so the loop records one itself)."""
+
     def service(resource: str, parameters: dict[str, Any]) -> Any:
         if resource == HEARTBEAT:
-            raise TaskFailed("AutoScaling.ValidationErrorException", "No active Lifecycle Action")
+            raise TaskFailed(error, cause)
         if service.polls == 0:  # type: ignore[attr-defined]
             service.polls += 1  # type: ignore[attr-defined]
             raise TaskFailed("RuntimeError")
         return {"Payload": SAMPLE_COMPLETED}
 
     service.polls = 0  # type: ignore[attr-defined]
-    status, visited, _, calls = run(DEFINITION, SAMPLE_DRAINING, service)
+    return service
+
+
+@pytest.mark.parametrize(
+    "cause",
+    [
+        "No active Lifecycle Action found with instance ID i-0123456789abcdef0 "
+        "(Service: AutoScaling, Status Code: 400)",
+        "Rate exceeded (Service: AutoScaling, Status Code: 400)",
+    ],
+)
+def test_a_refused_heartbeat_while_failing_is_not_retried_and_never_ends_the_loop(
+    cause: str,
+) -> None:
+    """An action that is over and a throttled call share one name: neither is retried in place
+    (the first would hold a finished action longer); the loop goes on to its retry wait."""
+    status, visited, _, calls = run(
+        DEFINITION, SAMPLE_DRAINING, _failing_heartbeats(AUTOSCALING_GENERIC, cause)
+    )
+    assert status == "SUCCEEDED"
+    assert sum(1 for r, _ in calls if r == HEARTBEAT) == 1
+    assert visited[visited.index("HeartbeatWhileFailing") + 1] == "WaitAfterFailure"
+
+
+@pytest.mark.parametrize("error", RESOURCE_CONTENTION)
+def test_resource_contention_on_a_heartbeat_while_failing_is_retried(error: str) -> None:
+    status, visited, _, calls = run(DEFINITION, SAMPLE_DRAINING, _failing_heartbeats(error))
     assert status == "SUCCEEDED"
     assert sum(1 for r, _ in calls if r == HEARTBEAT) == 4  # first try + 3 retries
     assert visited[visited.index("HeartbeatWhileFailing") + 1] == "WaitAfterFailure"
@@ -581,11 +851,12 @@ def test_a_failed_heartbeat_between_polls_polls_at_once() -> None:
 
     def service(resource: str, parameters: dict[str, Any]) -> Any:
         if resource == HEARTBEAT:
-            raise TaskFailed("AutoScaling.AutoScalingException", "No active Lifecycle Action")
+            raise TaskFailed(AUTOSCALING_GENERIC, "No active Lifecycle Action")
         return {"Payload": {**SAMPLE_COMPLETED, "action": "lifecycle_ended"}}
 
-    status, visited, _, _ = run(DEFINITION, _with_plan(5), service)
+    status, visited, _, calls = run(DEFINITION, _with_plan(5), service)
     assert status == "SUCCEEDED"
+    assert sum(1 for r, _ in calls if r == HEARTBEAT) == 1  # not retried
     assert visited == [
         "ChooseWait",
         "WaitForHeartbeat",
@@ -594,6 +865,24 @@ def test_a_failed_heartbeat_between_polls_polls_at_once() -> None:
         "IsDrainDone",
         "DrainFinished",
     ]
+
+
+@pytest.mark.parametrize("error", RESOURCE_CONTENTION)
+def test_resource_contention_between_polls_is_retried_then_the_plan_goes_on(error: str) -> None:
+    attempts: list[str] = []
+
+    def service(resource: str, parameters: dict[str, Any]) -> Any:
+        if resource == HEARTBEAT:
+            attempts.append(resource)
+            if len(attempts) <= 2:
+                raise TaskFailed(error, "Resource contention (Service: AutoScaling)")
+            return {}
+        return {"Payload": SAMPLE_COMPLETED}
+
+    status, visited, _, _ = run(DEFINITION, _with_plan(2), service)
+    assert status == "SUCCEEDED"
+    assert len(attempts) == 4  # two failures retried, then both heartbeats of the plan
+    assert visited.count("CountHeartbeat") == 2 and visited.count("PollDrain") == 1
 
 
 def test_a_manual_drain_waits_without_heartbeats_whatever_the_plan() -> None:

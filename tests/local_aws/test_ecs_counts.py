@@ -120,11 +120,16 @@ def test_counts_stay_consistent_through_placement_drain_stop_and_termination(sb:
     assert _instance(sb, first)["runningTasksCount"] == 0
 
     sb.run_standalone("c", "batch", third)
+    [third_arn] = ecs.list_container_instances(cluster="c", filter=f"ec2InstanceId == {third}")[
+        "containerInstanceArns"
+    ]
     sb.sim.instance_terminated(third)  # its tasks are lost: STOPPED, resources released
     _step_until_quiet(sb)
-    everything = ecs.list_container_instances(cluster="c", status="INACTIVE")
-    gone = ecs.describe_container_instances(
-        cluster="c", containerInstances=everything["containerInstanceArns"]
-    )["containerInstances"][0]
+    # INACTIVE now: no longer listed (ListContainerInstances takes no status INACTIVE), still
+    # describable by its ARN.
+    gone = ecs.describe_container_instances(cluster="c", containerInstances=[third_arn])[
+        "containerInstances"
+    ][0]
+    assert gone["status"] == "INACTIVE"
     assert (gone["runningTasksCount"], gone["pendingTasksCount"]) == (0, 0)
     assert sb.sim.audit() == []

@@ -48,6 +48,9 @@ def test_status_by_ec2_instance_id_and_inactive_hidden_from_default_list() -> No
     ][0]["ec2InstanceId"]
     set_container_instance_status("c", ec2_id, "INACTIVE")
     assert ecs.list_container_instances(cluster="c")["containerInstanceArns"] == []
-    assert ecs.list_container_instances(cluster="c", status="INACTIVE")[
-        "containerInstanceArns"
-    ] == [arn]
+    # Still describable; and INACTIVE is no status ListContainerInstances takes (API reference,
+    # ListContainerInstances `status`; botocore shape ContainerInstanceStatus).
+    described = ecs.describe_container_instances(cluster="c", containerInstances=[arn])
+    assert described["containerInstances"][0]["status"] == "INACTIVE"
+    with pytest.raises(ecs.exceptions.InvalidParameterException):
+        ecs.list_container_instances(cluster="c", status="INACTIVE")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -102,7 +103,8 @@ def test_service_errors_are_requeued_then_the_event_runs(sb: Sandbox) -> None:
     sb.run(settle=False)
     assert [r.outcome for r in sb.runtime.rejections] == ["service_error"] * 3
     assert lambda_handlers.RECEIVED["record"] == [{"n": 1}]
-    assert sb.clock.elapsed() == 1 + 2 + 4
+    # Retried 1, 2 and 4 s apart; the run that got through began in a new environment.
+    assert sb.clock.elapsed() == 1 + 2 + 4 + sb.runtime.cold_start_seconds
 
 
 def test_async_queue_can_deliver_an_event_twice(sb: Sandbox) -> None:
@@ -144,3 +146,31 @@ def test_a_function_error_answers_200_with_function_error(sb: Sandbox) -> None:
     answer = sb.client("lambda").invoke(FunctionName="f", Payload=b"{}")
     assert answer["StatusCode"] == 200 and answer["FunctionError"] == "Unhandled"
     assert json.loads(answer["Payload"].read())["errorType"] == "DrainError"
+
+
+def test_a_new_environment_spends_its_init_phase_before_the_handler(sb: Sandbox) -> None:
+    """Lambda DG "Understanding the Lambda execution environment lifecycle": Init runs once per
+    new environment, before its first invocation; a warm environment goes straight in."""
+    sb.create_function("f", RECORD)
+    _async(sb, "f", {"n": 1})
+    sb.run(settle=False)
+    _async(sb, "f", {"n": 2})
+    sb.run(settle=False)
+    cold, warm = sb.runtime.invocations
+    assert (cold.cold_start, warm.cold_start) == (True, False)
+    assert cold.environment == warm.environment == 1
+    assert cold.ended_at is not None and warm.ended_at is not None
+    assert (cold.ended_at - cold.at).total_seconds() == sb.runtime.cold_start_seconds > 0
+    assert (warm.ended_at - warm.at).total_seconds() == 0
+
+
+def test_an_environment_idle_too_long_is_gone(sb: Sandbox) -> None:
+    sb.create_function("f", RECORD)
+    _async(sb, "f", {"n": 1})
+    sb.run(settle=False)
+    sb.advance(sb.clock.now() + timedelta(seconds=sb.runtime.environment_idle_seconds + 1))
+    _async(sb, "f", {"n": 2})
+    sb.run(settle=False)
+    first, second = sb.runtime.invocations
+    assert (first.cold_start, second.cold_start) == (True, True)
+    assert (first.environment, second.environment) == (1, 2)

@@ -1,5 +1,7 @@
 """Step Functions in the sandbox against the docs: StartExecution idempotency, TimeoutSeconds,
-StopExecution, status-change events, and the error names Task states see."""
+StopExecution, status-change events, the error names Task states see, the history events each
+state writes and the 25,000-event quota, and the drain loop's heartbeat tasks on Auto Scaling's
+errors."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from ecs_drain_hook import contract
+from ecs_drain_hook.package_files import asl_path
+from local_aws import stepfunctions
 from local_aws.sandbox import Sandbox
 from local_aws.stepfunctions import sdk_error_name
 from tests.local_aws import lambda_handlers
@@ -368,3 +373,247 @@ def test_faults_on_the_state_machines_sdk_calls(sb: Sandbox) -> None:
     # The Lambda's own counters are untouched: these were the state machine's calls.
     assert sb.instrument.calls == {}
     assert sb.instrument.states_attempts["states:autoscaling:DescribeAutoScalingGroups"] == 1
+
+
+# --- history events per state, and the 25,000-event quota (module docstring) ------------------
+
+
+def _run_to_end(sb: Sandbox, arn: str, execution_input: str = "{}") -> str:
+    sfn = sb.client("stepfunctions")
+    ex = sfn.start_execution(stateMachineArn=arn, input=execution_input)["executionArn"]
+    sb.run(settle=False, until=lambda: _describe(sb, ex)["status"] != "RUNNING")
+    return str(ex)
+
+
+def _types(sb: Sandbox, ex: str) -> list[str]:
+    return [
+        e["type"]
+        for e in sb.client("stepfunctions").get_execution_history(executionArn=ex)["events"]
+    ]
+
+
+def test_each_state_writes_the_events_aws_records(sb: Sandbox) -> None:
+    """Task (lambda:invoke, aws-sdk): 5, and 3 per retry; Wait, Choice, Pass, Succeed: 2; the
+    execution: ExecutionStarted and its closing event."""
+    fn = sb.create_function("f", RECORD)
+    failing = sb.create_function("g", "tests.local_aws.lambda_handlers.fail")
+    states = {
+        "C": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.go", "IsPresent": True, "Next": "W"}],
+            "Default": "W",
+        },
+        "W": {"Type": "Wait", "Seconds": 5, "Next": "P"},
+        "P": {"Type": "Pass", "Next": "L"},
+        "L": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": fn, "Payload": {}},
+            "ResultPath": None,
+            "Next": "S",
+        },
+        "S": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:autoscaling:describeAutoScalingGroups",
+            "Parameters": {},
+            "ResultPath": None,
+            "Next": "R",
+        },
+        "R": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": failing, "Payload": {}},
+            "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2}],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.e", "Next": "D"}],
+            "Next": "D",
+        },
+        "D": {"Type": "Succeed"},
+    }
+    ex = _run_to_end(sb, _machine(sb, "m", states))
+    task = ["TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSucceeded", "TaskStateExited"]
+    attempt = ["TaskScheduled", "TaskStarted", "TaskFailed"]
+    assert _types(sb, ex) == [
+        "ExecutionStarted",
+        "ChoiceStateEntered",
+        "ChoiceStateExited",
+        "WaitStateEntered",
+        "WaitStateExited",
+        "PassStateEntered",
+        "PassStateExited",
+        *task,
+        *task,
+        "TaskStateEntered",
+        *attempt * 3,  # the first attempt and two retries
+        "TaskStateExited",
+        "SucceedStateEntered",
+        "SucceedStateExited",
+        "ExecutionSucceeded",
+    ]
+
+
+def test_a_failure_that_ends_the_execution_writes_no_state_exit(sb: Sandbox) -> None:
+    failing = sb.create_function("g", "tests.local_aws.lambda_handlers.fail")
+    task = {
+        "T": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": failing, "Payload": {}},
+            "End": True,
+        }
+    }
+    ex = _run_to_end(sb, _machine(sb, "t", task))
+    assert _types(sb, ex) == [
+        "ExecutionStarted",
+        "TaskStateEntered",
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskFailed",
+        "ExecutionFailed",
+    ]
+    ex = _run_to_end(sb, _machine(sb, "f", {"F": {"Type": "Fail", "Error": "Oops"}}))
+    assert _types(sb, ex) == ["ExecutionStarted", "FailStateEntered", "ExecutionFailed"]
+
+
+def test_an_execution_that_never_ends_fails_at_exactly_25000_events(sb: Sandbox) -> None:
+    """Counted to 6,249 in a Pass and a Choice (4 events a turn after ExecutionStarted), then a
+    Task whose TaskStarted would be event 25,000: the execution fails there instead, States.Runtime,
+    and neither the Task's Retry nor its Catch (both States.ALL) sees it; nothing is called."""
+    states = {
+        "Count": {
+            "Type": "Pass",
+            "Parameters": {"n.$": "States.MathAdd($.n, 1)"},
+            "Next": "Again",
+        },
+        "Again": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.n", "NumericLessThan": 6249, "Next": "Count"}],
+            "Default": "T",
+        },
+        "T": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:autoscaling:describeAutoScalingGroups",
+            "Parameters": {},
+            "ResultPath": None,
+            "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.e", "Next": "Caught"}],
+            "Next": "Count",
+        },
+        "Caught": {"Type": "Succeed"},
+    }
+    ex = _run_to_end(sb, _machine(sb, "m", states), '{"n": 0}')
+    described = _describe(sb, ex)
+    assert described["status"] == "FAILED"
+    assert (described["error"], described["cause"]) == (
+        "States.Runtime",
+        "The execution reached the maximum number of history events (25000).",
+    )
+    events = stepfunctions.execution_history(ex)
+    assert len(events) == 25_000
+    assert [(e["id"], e["type"]) for e in events[-3:]] == [
+        (24_998, "TaskStateEntered"),
+        (24_999, "TaskScheduled"),
+        (25_000, "ExecutionFailed"),
+    ]
+    assert events[-1]["executionFailedEventDetails"] == {
+        "error": described["error"],
+        "cause": described["cause"],
+    }
+    assert sb.instrument.states_calls == {}  # the Task's call was never made
+    running, failed = (e["detail"] for e in sb.status_events)
+    assert (running["status"], failed["status"]) == ("RUNNING", "FAILED")
+    assert (failed["error"], failed["cause"]) == (described["error"], described["cause"])
+
+
+def test_the_history_read_in_process_is_what_the_api_lists(sb: Sandbox) -> None:
+    ex = _run_to_end(sb, _machine(sb, "m", _wait_then_succeed(10)))
+    listed = sb.client("stepfunctions").get_execution_history(executionArn=ex)["events"]
+    assert [(e["id"], e["type"]) for e in stepfunctions.execution_history(ex)] == [
+        (e["id"], e["type"]) for e in listed
+    ]
+
+
+# --- the drain loop's heartbeat tasks against Auto Scaling's errors ---------------------------
+
+
+def _heartbeat_machine(sb: Sandbox, state_name: str) -> str:
+    """The drain loop's heartbeat Task as the ASL file has it (Retry and Catch unchanged), on
+    its own: caught, it goes to Caught; done, to Done."""
+    asl = json.loads(asl_path().read_text())
+    task = dict(asl["States"][state_name])
+    task["Resource"] = contract.integration_arn(
+        "aws", "aws-sdk:autoscaling:recordLifecycleActionHeartbeat"
+    )
+    task["Catch"] = [{**c, "ResultPath": "$.error", "Next": "Caught"} for c in task["Catch"]]
+    task["Next"] = "Done"
+    states = {
+        state_name: task,
+        "Caught": {"Type": "Succeed"},
+        "Done": {"Type": "Pass", "Result": "recorded", "ResultPath": "$.heartbeat", "End": True},
+    }
+    return _machine(sb, state_name, states)
+
+
+def _heartbeat_input(asg: str, instance_id: str) -> str:
+    from local_aws.sandbox import HOOK_NAME
+
+    return json.dumps({"asg_name": asg, "hook_name": HOOK_NAME, "instance_id": instance_id})
+
+
+HEARTBEAT_OPERATION = "states:autoscaling:RecordLifecycleActionHeartbeat"
+
+
+@pytest.mark.parametrize("state_name", ["HeartbeatBetweenPolls", "HeartbeatWhileFailing"])
+def test_a_heartbeat_for_an_action_that_is_over_is_not_retried(
+    sb: Sandbox, state_name: str
+) -> None:
+    asg = sb.add_cluster("c1", instances=1)
+    [instance_id] = sb.group_instances(asg)  # in service: no lifecycle action
+    ex = _run_to_end(sb, _heartbeat_machine(sb, state_name), _heartbeat_input(asg, instance_id))
+    output = json.loads(_describe(sb, ex)["output"])
+    assert output["error"]["Error"] == "AutoScaling.AutoScalingException"
+    assert "No active Lifecycle Action" in output["error"]["Cause"]
+    assert sb.instrument.states_attempts[HEARTBEAT_OPERATION] == 1
+
+
+@pytest.mark.parametrize("state_name", ["HeartbeatBetweenPolls", "HeartbeatWhileFailing"])
+def test_a_throttled_heartbeat_is_not_retried_either(sb: Sandbox, state_name: str) -> None:
+    """Throttling has the same name as an action that is over: the Lambda retries it."""
+    asg = sb.add_cluster("c1", instances=2)
+    [victim] = sb.scale_in_candidates(asg, 1)
+    sb.scale_in(asg, 1)  # the action waits: nothing is deployed to complete it
+    sb.add_fault(HEARTBEAT_OPERATION, "throttle", max_count=1)
+    ex = _run_to_end(sb, _heartbeat_machine(sb, state_name), _heartbeat_input(asg, victim))
+    output = json.loads(_describe(sb, ex)["output"])
+    assert output["error"]["Error"] == "AutoScaling.AutoScalingException"
+    assert sb.instrument.states_attempts[HEARTBEAT_OPERATION] == 1
+
+
+@pytest.mark.parametrize("state_name", ["HeartbeatBetweenPolls", "HeartbeatWhileFailing"])
+def test_resource_contention_on_a_heartbeat_is_retried(sb: Sandbox, state_name: str) -> None:
+    from local_aws import autoscaling
+
+    asg = sb.add_cluster("c1", instances=2)
+    [victim] = sb.scale_in_candidates(asg, 1)
+    sb.scale_in(asg, 1)
+    sb.add_fault(HEARTBEAT_OPERATION, "client_error", error="ResourceContention", max_count=2)
+    ex = _run_to_end(sb, _heartbeat_machine(sb, state_name), _heartbeat_input(asg, victim))
+    assert json.loads(_describe(sb, ex)["output"])["heartbeat"] == "recorded"
+    assert sb.instrument.states_attempts[HEARTBEAT_OPERATION] == 3  # two retried, then recorded
+    [action] = [a for a in autoscaling.lifecycle_actions(victim) if a.hook_name]
+    assert action.heartbeats == 1
+    types = _types(sb, ex)
+    assert types.count("TaskScheduled") == 3 and types.count("TaskFailed") == 2
+
+
+def test_auto_scaling_names_only_resource_contention_apart() -> None:
+    """Throttling and an action that is over (ValidationError) are one name; the one error
+    Auto Scaling models for the heartbeat call has its own, which the drain loop retries."""
+    generic = "AutoScaling.AutoScalingException"
+    assert sdk_error_name("autoscaling", "Throttling") == generic
+    assert sdk_error_name("autoscaling", "ValidationError") == generic
+    contention = sdk_error_name("autoscaling", "ResourceContention")
+    assert contention == "AutoScaling.ResourceContentionException"
+    asl = json.loads(asl_path().read_text())
+    for name in ("HeartbeatBetweenPolls", "HeartbeatWhileFailing"):
+        [retrier] = asl["States"][name]["Retry"]
+        assert contention in retrier["ErrorEquals"] and generic not in retrier["ErrorEquals"]

@@ -10,10 +10,11 @@ from local_aws.sandbox import Sandbox
 
 def test_asl_file_definition_matches_only_its_groups() -> None:
     d = template.from_asl_file(["g1"], ["hook"])
-    assert (
-        json.loads(d.definition_for("arn:fn"))["States"]["PollDrain"]["Parameters"]["FunctionName"]
-        == "arn:fn"
-    )
+    asl = json.loads(d.definition_for("arn:fn"))
+    assert asl["States"]["PollDrain"]["Parameters"]["FunctionName"] == "arn:fn"
+    # Every substitution is made: the partition is the sandbox's.
+    assert "${" not in d.definition_for("arn:fn")
+    assert asl["States"]["PollDrain"]["Resource"] == "arn:aws:states:::lambda:invoke"
     from local_aws.events import Rule
 
     rule = Rule("r", d.rule_pattern, "fn")

@@ -4,6 +4,7 @@ began, heartbeats and completion."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,12 +13,10 @@ from botocore.exceptions import ClientError
 from drain_hook import clock
 from drain_hook.adapters.clients import client
 from drain_hook.adapters.container_cache import store
+from drain_hook.errors import is_no_active_action
 from drain_hook.models.observations import HookView, LifecycleView
 from drain_hook.settings import lifecycle_global_timeout
 
-# Once a lifecycle action is over (completed, timed out, instance gone), Auto Scaling answers
-# heartbeats and completions with this ValidationError. For us that means "already done".
-NO_ACTIVE_ACTION = "No active Lifecycle Action found"
 # DescribeScalingActivities lists in-progress and newest first, 100 a page: the activity we look
 # for is recent, but a burst of 1,000 scale-ins puts 1,000 of them ahead of older ones.
 ACTIVITY_PAGES_MAX = 10
@@ -72,39 +71,62 @@ def termination_started_at(asg_name: str, instance_id: str, now: datetime) -> da
     The activity's StartTime is when the instance entered the hook's wait: the hook's timers run
     from there, whatever an event's `time` says. One read of the newest pages gives the starts
     of a whole burst: they are kept ACTIVITIES_CACHE_SECONDS, far less than an instance needs to
-    leave a warm pool and be scaled in again (a new activity, a later start).
+    leave a warm pool and be scaled in again (a new activity, a later start). An instance that
+    read did not reach costs the newest page (where new activities come) and the pages the read
+    had not reached yet, never a read of every page again; one it did reach without finding is
+    not looked for again: Auto Scaling's one request bucket is shared by the whole account.
     """
-    starts: dict[tuple[str, str], tuple[datetime, datetime]] = store().setdefault(
-        "termination_starts", {}
-    )
-    key = (asg_name, instance_id)
-    kept = starts.get(key)
-    if kept is None or clock.utc_now() - kept[1] >= timedelta(seconds=ACTIVITIES_CACHE_SECONDS):
-        _read_termination_starts(asg_name, instance_id, starts)
-        kept = starts.get(key)
-    return kept[0] if kept is not None and kept[0] <= now else None
+    reads: dict[str, _ActivityRead] = store().setdefault("activity_reads", {})
+    read = reads.get(asg_name)
+    age = clock.utc_now() - read.at if read is not None else None
+    if read is None or age is None or age >= timedelta(seconds=ACTIVITIES_CACHE_SECONDS):
+        read = reads[asg_name] = _ActivityRead(asg_name, at=clock.utc_now())
+        read.deeper(instance_id)
+    elif instance_id not in read.starts and instance_id not in read.missed:
+        read.newest()
+        if instance_id not in read.starts:
+            read.deeper(instance_id)
+    if instance_id not in read.starts:
+        read.missed.add(instance_id)
+    start = read.starts.get(instance_id)
+    return start if start is not None and start <= now else None
 
 
-def _read_termination_starts(
-    asg_name: str, instance_id: str, starts: dict[tuple[str, str], tuple[datetime, datetime]]
-) -> None:
-    """Page newest first until the instance's activity shows up, keeping every start seen."""
-    read_at = clock.utc_now()
-    starts.pop((asg_name, instance_id), None)
-    paginator = client("autoscaling").get_paginator("describe_scaling_activities")
-    pages = paginator.paginate(
-        AutoScalingGroupName=asg_name, PaginationConfig={"MaxItems": 100 * ACTIVITY_PAGES_MAX}
-    )
-    seen: dict[tuple[str, str], datetime] = {}
-    for page in pages:
+@dataclass
+class _ActivityRead:
+    """What this container read of a group's scaling activities (newest first), and how deep."""
+
+    asg_name: str
+    at: datetime
+    starts: dict[str, datetime] = field(default_factory=dict)
+    depth: int = 0  # pages read from the top
+    next_token: str | None = None  # where the next page below `depth` starts
+    missed: set[str] = field(default_factory=set)
+
+    def _page(self, token: str | None) -> str | None:
+        arguments: dict[str, Any] = {"AutoScalingGroupName": self.asg_name}
+        if token:
+            arguments["NextToken"] = token
+        page = client("autoscaling").describe_scaling_activities(**arguments)
         for activity in page.get("Activities", []):
             terminated = _terminated_instance(activity)
             if terminated is not None:
-                key = (asg_name, terminated)
-                seen[key] = max(activity["StartTime"], seen.get(key, activity["StartTime"]))
-        if (asg_name, instance_id) in seen:
-            break
-    starts.update({key: (start, read_at) for key, start in seen.items()})
+                start = activity["StartTime"]
+                self.starts[terminated] = max(start, self.starts.get(terminated, start))
+        return page.get("NextToken")
+
+    def newest(self) -> None:
+        """The first page again: activities begun since the read come first."""
+        self._page(None)
+
+    def deeper(self, instance_id: str) -> None:
+        """Page on below what was read until the instance shows up, the listing ends, or
+        ACTIVITY_PAGES_MAX pages in all."""
+        while instance_id not in self.starts and self.depth < ACTIVITY_PAGES_MAX:
+            if self.depth and self.next_token is None:
+                return  # read to the end already
+            self.next_token = self._page(self.next_token)
+            self.depth += 1
 
 
 def _terminated_instance(activity: dict[str, Any]) -> str | None:
@@ -127,10 +149,6 @@ def _action_target(
     return target
 
 
-def _is_no_active_action(error: ClientError) -> bool:
-    return NO_ACTIVE_ACTION in error.response.get("Error", {}).get("Message", "")
-
-
 def record_heartbeat(asg_name: str, hook_name: str, instance_id: str, token: str | None) -> bool:
     """Restart the hook's heartbeat timer. False when no such lifecycle action waits."""
     try:
@@ -138,7 +156,7 @@ def record_heartbeat(asg_name: str, hook_name: str, instance_id: str, token: str
             **_action_target(asg_name, hook_name, instance_id, token)
         )
     except ClientError as error:
-        if _is_no_active_action(error):
+        if is_no_active_action(error):
             return False
         raise
     return True
@@ -154,7 +172,7 @@ def complete_lifecycle_action(
             **_action_target(asg_name, hook_name, instance_id, token),
         )
     except ClientError as error:
-        if _is_no_active_action(error):
+        if is_no_active_action(error):
             return False
         raise
     return True

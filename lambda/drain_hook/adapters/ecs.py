@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from drain_hook import contract
+from drain_hook import clock, contract
 from drain_hook.adapters.clients import client
-from drain_hook.adapters.errors import ClusterNotFound, error_code
+from drain_hook.adapters.container_cache import store
+from drain_hook.errors import ClusterNotFound, error_code
 from drain_hook.models.observations import (
     ActionRecord,
     ContainerInstanceView,
@@ -21,7 +22,10 @@ from drain_hook.models.observations import (
     TaskView,
 )
 
-# ListContainerInstances without a status lists every status but INACTIVE (API reference).
+# ListContainerInstances without `status` lists every status but INACTIVE, and INACTIVE is not
+# a status it takes (API reference, ListContainerInstances `status`: ECS answers
+# InvalidParameterException). An EC2 instance whose container instance is INACTIVE
+# (deregistered) is not registered in the cluster any more.
 UNLISTED_STATUSES = ("INACTIVE",)
 DESCRIBE_TASKS_MAX = 100
 DESCRIBE_INSTANCES_MAX = 100
@@ -82,24 +86,20 @@ def find_container_instance(cluster: str, ec2_instance_id: str) -> ContainerInst
     """The container instance of an EC2 instance, or None if it is not registered in the cluster.
 
     The ec2InstanceId filter keeps this to one small page on real ECS; the describe confirms the
-    match, so it stays correct where the filter is ignored (moto). INACTIVE instances are listed
-    only when nothing else matched, to say why the instance can't be drained.
+    match, so it stays correct where the filter is ignored (moto). The listing leaves out
+    UNLISTED_STATUSES: a deregistered (INACTIVE) container instance is no registration at all.
     """
     paginator = client("ecs").get_paginator("list_container_instances")
     query = f"ec2InstanceId == {ec2_instance_id}"
-    for status in (None, *UNLISTED_STATUSES):
-        arguments: dict[str, Any] = {"cluster": cluster, "filter": query}
-        if status:
-            arguments["status"] = status
-        with _cluster_must_exist(cluster):
-            arns = [
-                arn
-                for page in paginator.paginate(**arguments)
-                for arn in page["containerInstanceArns"]
-            ]
-        for instance in _describe_instances(cluster, arns) if arns else []:
-            if instance.ec2_instance_id == ec2_instance_id:
-                return instance
+    with _cluster_must_exist(cluster):
+        arns = [
+            arn
+            for page in paginator.paginate(cluster=cluster, filter=query)
+            for arn in page["containerInstanceArns"]
+        ]
+    for instance in _describe_instances(cluster, arns) if arns else []:
+        if instance.ec2_instance_id == ec2_instance_id and instance.status not in UNLISTED_STATUSES:
+            return instance
     return None
 
 
@@ -241,3 +241,79 @@ def stop_tasks(cluster: str, arns: Iterable[str], reason: str) -> list[str]:
             continue
         stopped.append(arn)
     return stopped
+
+
+# How long a container trusts that an instance is not being drained: a busy cluster stops many
+# tasks a minute, and each stop wakes the Lambda; one listing every few seconds per container
+# keeps those runs off the account's ECS cluster-read bucket. That an instance is being drained
+# stays true until its drain ends (the caller checks ECS's record each time), so it is kept.
+DRAINS_LIST_SECONDS = 5
+
+
+def _drains(cluster: str) -> dict[str, Any]:
+    key = cluster.rsplit("/", 1)[-1]  # a cluster ARN and its name are the same cluster
+    caches: dict[str, dict[str, Any]] = store().setdefault("drains", {})
+    return caches.setdefault(key, {"read_at": None, "arns": set()})
+
+
+def is_being_drained(cluster: str, container_instance_arn: str) -> bool:
+    """Whether the container instance is one of the cluster's DRAINING ones.
+
+    Answered from this container's listing (ListContainerInstances with status DRAINING: a
+    status the API takes), read again only for an instance not in it, and at most every
+    DRAINS_LIST_SECONDS. It holds every DRAINING instance, ours and any another tool drains:
+    the caller checks ECS's record of our drain (DescribeContainerInstances) before acting.
+    """
+    drains = _drains(cluster)
+    if container_instance_arn in drains["arns"]:
+        return True
+    now = clock.utc_now()
+    read_at = drains["read_at"]
+    if read_at is not None and now - read_at < timedelta(seconds=DRAINS_LIST_SECONDS):
+        return False
+    paginator = client("ecs").get_paginator("list_container_instances")
+    with _cluster_must_exist(cluster):
+        listed = {
+            arn
+            for page in paginator.paginate(cluster=cluster, status="DRAINING")
+            for arn in page["containerInstanceArns"]
+        }
+    drains.update(read_at=now, arns=listed)
+    return container_instance_arn in listed
+
+
+def note_drain(cluster: str, container_instance_arn: str, *, under_way: bool) -> None:
+    """What this container learnt of a drain (it recorded one, or found one over), so its
+    next task event for the instance needs no listing."""
+    arns: set[str] = _drains(cluster)["arns"]
+    if under_way:
+        arns.add(container_instance_arn)
+    else:
+        arns.discard(container_instance_arn)
+
+
+def known_holders(cluster: str, container_instance_arn: str) -> set[str]:
+    """The tasks this container last found holding the instance (all told to stop), if any."""
+    return set(_drains(cluster).setdefault("holders", {}).get(container_instance_arn, ()))
+
+
+def note_holders(cluster: str, container_instance_arn: str, task_arns: set[str]) -> None:
+    holders: dict[str, set[str]] = _drains(cluster).setdefault("holders", {})
+    if task_arns:
+        holders[container_instance_arn] = set(task_arns)
+    else:
+        holders.pop(container_instance_arn, None)
+
+
+def unstopped_of(cluster: str, task_arns: set[str]) -> set[str]:
+    """Which of these tasks ECS does not show STOPPED (DescribeTasks: AWS's current record)."""
+    unstopped: set[str] = set()
+    with _cluster_must_exist(cluster):
+        for chunk in _chunks(sorted(task_arns), DESCRIBE_TASKS_MAX):
+            response = client("ecs").describe_tasks(cluster=cluster, tasks=chunk)
+            unstopped |= {
+                task["taskArn"]
+                for task in response.get("tasks", [])
+                if task.get("lastStatus") != "STOPPED"
+            }
+    return unstopped

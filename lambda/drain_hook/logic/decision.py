@@ -18,9 +18,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from drain_hook import history
 from drain_hook.models.observations import ContainerInstanceView, TaskView
 from drain_hook.models.state import Action, DrainState, HeartbeatPlan, RetryPolicy, TaskCounts
-from drain_hook.settings import Settings, lifecycle_global_timeout
+from drain_hook.settings import ERROR_RETRY_SECONDS, Settings, lifecycle_global_timeout
 
 DRAINABLE_STATUSES = frozenset({"ACTIVE", "DRAINING"})
 # ECS can't move these to DRAINING (UpdateContainerInstancesState API reference).
@@ -29,8 +30,6 @@ NOT_DRAINABLE_STATUSES = frozenset(
 )
 # Finish this long before the hook's global timeout would end the hold for us.
 GLOBAL_TIMEOUT_MARGIN_SECONDS = 60
-# While polls fail, the state machine retries this often (and records a heartbeat each time).
-ERROR_RETRY_SECONDS = 60
 # Lambda's longest timeout (15 minutes): no poll lasts longer, whatever the function's setting.
 LONGEST_LAMBDA_RUN_SECONDS = 900
 
@@ -162,6 +161,51 @@ def _aware_time(text: str) -> datetime | None:
     return value if value.tzinfo is not None else None
 
 
+def history_through_poll(state: DrainState) -> int | None:
+    """At most how many history events the execution has written by the end of this poll's round:
+    what the state passed back says, plus the round's heartbeats between polls, its failed polls
+    and this poll, each at its worst. None when the state passed back does not say."""
+    if state.history_events is None:
+        return None
+    return state.history_events + history.round_events(
+        _heartbeats_planned(state), _failed_polls(state)
+    )
+
+
+def _heartbeats_planned(state: DrainState) -> int:
+    plan = state.heartbeat_plan
+    if plan is None:
+        return 0
+    # The state machine counts the plan down as it records the heartbeats: what it set out with
+    # follows from the wait the plan cut (see _keep_waiting). A heartbeat the action refused ends
+    # the plan early, so this is an upper bound.
+    return max(plan.count, (state.wait_seconds - 1) // plan.every)
+
+
+def _failed_polls(state: DrainState) -> int:
+    # The state machine adds one retry wait to failed_seconds for each failed poll.
+    retry = state.retry
+    if retry is None or retry.failed_seconds <= 0:
+        return 0
+    return -(-retry.failed_seconds // retry.wait_seconds)
+
+
+def next_round_fits(history_events: int | None, heartbeats: int, retry: RetryPolicy | None) -> bool:
+    """Whether the next round, at its worst, still fits in this execution's history: its planned
+    heartbeats, polls failing until the error release ends the loop (or half an execution's
+    worth), the poll that ends the round, and the longest way from there to the execution's end.
+    """
+    if history_events is None:
+        return False
+    failing = 0
+    if retry is not None:
+        failing = min(
+            retry.release_after_seconds // retry.wait_seconds, history.FAILED_POLLS_COUNTED_MAX
+        )
+    worst = history.round_events(heartbeats, failing) + history.CLOSING_EVENTS_MAX
+    return history_events + worst <= history.HISTORY_BUDGET
+
+
 def count_tasks(tasks: tuple[TaskView, ...]) -> TaskCounts:
     counts = {"service": 0, "daemon": 0, "standalone": 0}
     for task in tasks:
@@ -184,6 +228,9 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
             "polls_in_execution": state.polls_in_execution
             if first_round
             else state.polls_in_execution + 1,
+            "history_events": history.EXECUTION_STARTED_EVENTS
+            if first_round
+            else history_through_poll(state),
             "tasks_remaining": len(observation.tasks),
             "tasks": count_tasks(observation.tasks),
             "deadline_at": deadline,
@@ -389,6 +436,7 @@ def _keep_waiting(
     wait = max(1, wait)
     update: dict[str, object] = {}
     heartbeat = False
+    heartbeats_between_polls = 0
     every = heartbeat_every(state)
     first_round = is_first_round(state)
     if every:
@@ -403,6 +451,7 @@ def _keep_waiting(
         if heartbeat:
             update["last_heartbeat_at"] = now
         count = (wait - 1) // every
+        heartbeats_between_polls = count
         update["heartbeat_plan"] = HeartbeatPlan(
             every=every, count=count, then=wait - count * every
         )
@@ -417,10 +466,19 @@ def _keep_waiting(
         until_deadline = max(0, _seconds_until(state.deadline_at, now) - wait)
         update["deadline_after_failed_seconds"] = until_deadline + state.retry.wait_seconds
 
-    carry_on = not first_round and state.polls_in_execution >= settings.polls_per_execution
+    # Carry on in a fresh execution (the history quota, see drain_hook.history) when the cap of
+    # polls is reached or the next round, planned just above, could pass the history budget.
+    carry_on = not first_round and (
+        state.polls_in_execution >= settings.polls_per_execution
+        or not next_round_fits(state.history_events, heartbeats_between_polls, state.retry)
+    )
     if carry_on:
         update.update(
-            {"polls_in_execution": 0, "execution_generation": state.execution_generation + 1}
+            {
+                "polls_in_execution": 0,
+                "execution_generation": state.execution_generation + 1,
+                "history_events": history.EXECUTION_STARTED_EVENTS,
+            }
         )
     writes = list(plan.writes)
     if plan.record_agent_lost == "clear":

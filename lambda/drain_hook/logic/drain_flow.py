@@ -16,7 +16,12 @@ from datetime import datetime, timedelta
 
 from drain_hook import clock
 from drain_hook.adapters import autoscaling, ecs, stepfunctions
-from drain_hook.adapters.errors import ErrorsOutlastedRelease, TransientAwsError, classified
+from drain_hook.errors import (
+    ErrorsOutlastedRelease,
+    InputRejected,
+    TransientAwsError,
+    classified,
+)
 from drain_hook.logic import outcomes
 from drain_hook.logic.decision import (
     DRAINABLE_STATUSES,
@@ -34,7 +39,7 @@ from drain_hook.models.observations import (
     DrainRecord,
     HookView,
 )
-from drain_hook.models.requests import InputRejected, LifecycleRequest
+from drain_hook.models.requests import LifecycleRequest
 from drain_hook.models.state import DrainState, HoldStartSource
 from drain_hook.observability import logger
 from drain_hook.settings import Settings
@@ -89,6 +94,7 @@ def first_round(request: LifecycleRequest, settings: Settings, now: datetime) ->
             ):
                 # A made-up or stale token, or our action already ended while another hook
                 # still holds the instance: nothing of ours waits, so nothing is written.
+                _refused_too_soon(request, cluster, settings)
                 what = f"token {request.token}" if request.token else "this instance"
                 return _ended_request(
                     request,
@@ -227,6 +233,8 @@ def _ended_request(
     request: LifecycleRequest, cluster: str, now: datetime, settings: Settings, reason: str
 ) -> DrainState:
     """A request whose lifecycle action no longer waits on our hook: nothing to do or write."""
+    if request.source != "manual" and _timed_out_before_drain(request, now, settings):
+        outcomes.timed_out_before_drain(request.instance_id, request.asg_name or "")
     state = DrainState(
         action="lifecycle_ended",
         done=True,
@@ -243,6 +251,46 @@ def _ended_request(
     )
     logger.info("Nothing to drain", extra={"reason": state.reason})
     return state
+
+
+def _refused_too_soon(request: LifecycleRequest, cluster: str, settings: Settings) -> None:
+    """Raise TransientAwsError when a lifecycle event's token is refused while Auto Scaling
+    shows the instance waiting and nothing of ours ever drained it (no loop for the action, no
+    drain record on its container instance): Auto Scaling has answered "No active Lifecycle
+    Action" for an action that had just begun (a public report; a retry seconds later
+    succeeded). The intake queue takes the event again; answered ended instead, the instance
+    would wait out the hook's timeout undrained. A stale or made-up token for an instance we
+    drain is answered ended, as before."""
+    if request.source == "manual" or not request.token:
+        return
+    loop = stepfunctions.execution_arn(settings.state_machine_arn, _loop_prefix(request))
+    if stepfunctions.describe(loop) is not None:
+        return
+    instance = ecs.find_container_instance(cluster, request.instance_id)
+    if instance is not None and instance.drain_record is not None:
+        return
+    raise TransientAwsError(
+        f"Auto Scaling shows {request.instance_id} waiting on hook {request.hook_name!r} but "
+        f"refused the heartbeat for token {request.token}, and nothing drained it yet: taken "
+        "again later"
+    )
+
+
+def _timed_out_before_drain(request: LifecycleRequest, now: datetime, settings: Settings) -> bool:
+    """Whether the hook's heartbeat timeout ended this action before any loop of ours ran: the
+    event came too late (not a duplicate of a drain that finished). Read from AWS: the hook's
+    timeout, the scaling activity's start, and Step Functions' record of the loop's name."""
+    if not request.asg_name or not request.hook_name:
+        return False
+    hooks = autoscaling.lifecycle_hooks(request.asg_name)
+    ours = next((h for h in hooks if h.name == request.hook_name), None)
+    started = autoscaling.termination_started_at(request.asg_name, request.instance_id, now)
+    if ours is None or started is None:
+        return False
+    if now < started + timedelta(seconds=ours.heartbeat_timeout_seconds):
+        return False
+    loop = stepfunctions.execution_arn(settings.state_machine_arn, _loop_prefix(request))
+    return stepfunctions.describe(loop) is None
 
 
 def _hold_start(
@@ -464,8 +512,10 @@ def _record_drain(
     )
     refused = ecs.put_drain_record(state.cluster, state.container_instance_arn, record, action)
     if refused:
-        # The loop still drains; only the ECS-event fast path and the record's checks are lost.
+        # The loop still drains; only the task-event fast path and the record's checks are lost.
         outcomes.record_refused(refused)
+    else:
+        ecs.note_drain(state.cluster, state.container_instance_arn, under_way=True)
 
 
 def _start_loop(

@@ -1,71 +1,100 @@
-"""The fast path: an ECS "Container Instance State Change" event for an instance we drain.
+"""The fast path: an ECS "Task State Change" event of a task that reached STOPPED.
 
-ECS emits one when a task on the instance stops and its resources are released. The EventBridge
-rule only routes instances that carry our drain record (an ECS attribute), and the event is only
-a hint: when it shows no task meant to run and no resources held, the instance is checked as
-every poll checks it (ECS's own listing of its unstopped tasks) and the lifecycle action is
-completed at once when none is left. The wait loop stays the safety net; if both complete, the
-second gets "No active Lifecycle Action", which is harmless.
+ECS raises that event whenever a task reaches STOPPED, including a task the drain (or the
+deadline policy) told to stop; a container instance event does not follow that stop ("Amazon
+ECS container instance state change events"). So this is the event that can mean "the instance
+is empty". The EventBridge rule keeps to our cluster's tasks on container instances; most of
+them stop on instances nobody drains, so the first check is a listing of the instances being
+drained, read at most every few seconds per Lambda container (no ECS call per event). For an
+instance in it, the instance is checked as every poll checks it (ECS's own listing of its
+unstopped tasks) and the lifecycle action is completed at once when none is left. The wait
+loop stays the safety net; if both complete, the second gets "No active Lifecycle Action",
+which is harmless.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from drain_hook.adapters import autoscaling, ecs
 from drain_hook.logic import outcomes
-from drain_hook.models.observations import DrainRecord
-from drain_hook.models.requests import InstanceChangeRequest
+from drain_hook.models.requests import TaskStoppedRequest
 from drain_hook.observability import logger
 from drain_hook.settings import Settings
 
 
-def on_instance_change(
-    request: InstanceChangeRequest, settings: Settings, now: datetime
+def on_task_stopped(
+    request: TaskStoppedRequest, settings: Settings, now: datetime
 ) -> dict[str, Any]:
+    instance_id: str | None = None
+
     def answer(action: str, reason: str, tasks_remaining: int | None = None) -> dict[str, Any]:
-        logger.info("Instance event handled", extra={"action": action, "reason": reason})
+        logger.debug("Task event handled", extra={"action": action, "reason": reason})
         return {
             "done": True,
-            "instance_id": request.ec2_instance_id,
+            "instance_id": instance_id,
             "tasks_remaining": tasks_remaining,
             "action": action,
             "wait_seconds": 0,
             "reason": reason,
         }
 
-    if DrainRecord.decode(request.drain_attribute) is None:
-        return answer("ignored", "the instance carries no drain record of ours")
-    if request.says_not_draining:
-        return answer("ignored", "the event shows the instance not DRAINING or its agent away")
-    if request.says_tasks_remain:
-        return answer("ignored", "the event shows tasks still meant to run or holding resources")
+    cluster, arn = request.cluster_arn, request.container_instance_arn
+    if not ecs.is_being_drained(cluster, arn):
+        return answer("ignored", "the task's container instance is not one we drain")
 
-    instance = ecs.describe_container_instance(request.cluster_arn, request.container_instance_arn)
-    if instance is None or instance.ec2_instance_id != request.ec2_instance_id:
-        return answer("ignored", "ECS has no such container instance for this EC2 instance")
-    record, action = instance.drain_record, instance.action_record
-    if record is None:
-        return answer("ignored", "the drain is over (no drain record on the instance)")
-    if action is None:
-        return answer("ignored", "no lifecycle action recorded: the wait loop completes this drain")
-    if instance.status != "DRAINING":
+    # Tasks this container last saw holding the instance, all told to stop: while one of them
+    # is still not STOPPED (AWS's current record of it) the instance is held, whatever else.
+    known = ecs.known_holders(cluster, arn) - {request.task_arn}
+    if known:
+        still = ecs.unstopped_of(cluster, known)
+        ecs.note_holders(cluster, arn, still)
+        if still:
+            return answer("ignored", f"{len(still)} task(s) told to stop hold the instance")
+
+    instance = ecs.describe_container_instance(cluster, arn)
+    record = instance.drain_record if instance else None
+    action = instance.action_record if instance else None
+    if instance is None or record is None or action is None or instance.status != "DRAINING":
+        ecs.note_drain(cluster, arn, under_way=False)
+        if instance is None:
+            return answer("ignored", "ECS has no such container instance")
+        instance_id = instance.ec2_instance_id
+        if record is None:
+            return answer("ignored", "the drain is over (no drain record on the instance)")
+        if action is None:
+            return answer(
+                "ignored", "no lifecycle action recorded: the wait loop completes this drain"
+            )
         return answer("ignored", f"the container instance is {instance.status}, not DRAINING")
+    instance_id = instance.ec2_instance_id
+    logger.append_keys(instance_id=instance_id)
+    if settings.daemon_tasks_hold_instance and instance.running_tasks + instance.pending_tasks:
+        # Tasks ECS still wants running (or starting) on it: no listing needed to know.
+        count = instance.running_tasks + instance.pending_tasks
+        return answer("ignored", f"{count} task(s) still meant to run on the instance", count)
 
     listing = ecs.list_unstopped_tasks(
-        request.cluster_arn, instance, {}, classify=not settings.daemon_tasks_hold_instance
+        cluster, instance, {}, classify=not settings.daemon_tasks_hold_instance
     )
     holding = [
         t for t in listing.tasks if settings.daemon_tasks_hold_instance or t.kind != "daemon"
     ]
     if holding:
+        told = {t.arn for t in holding if t.desired_status == "STOPPED"}
+        ecs.note_holders(cluster, arn, told if len(told) == len(holding) else set())
         return answer(
             "ignored", f"{len(holding)} unstopped task(s) hold the instance", len(holding)
         )
     if not autoscaling.complete_lifecycle_action(
-        action.asg_name, action.hook_name, request.ec2_instance_id, None
+        action.asg_name, action.hook_name, instance_id, None
     ):
         return answer("lifecycle_ended", "the lifecycle action was already over", 0)
-    outcomes.drain_done_by_event(record.started_at, now, listing.last_stopped_at)
+    # Past the drain deadline the deadline policy stopped these tasks: counted as forced then.
+    after_deadline = now >= record.started_at + timedelta(seconds=settings.max_drain_seconds)
+    outcomes.drain_done_by_event(
+        record.started_at, now, listing.last_stopped_at, after_deadline=after_deadline
+    )
+    logger.info("Drain completed on a task-stopped event", extra={"task": request.task_arn})
     return answer("completed", "no unstopped task left on the instance: completed at once", 0)

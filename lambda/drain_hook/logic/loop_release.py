@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from drain_hook import contract
 from drain_hook.adapters import autoscaling, ecs, stepfunctions
-from drain_hook.adapters.errors import ClusterNotFound
+from drain_hook.errors import ClusterNotFound
 from drain_hook.logic import outcomes
 from drain_hook.models.requests import LoopEndedRequest
 from drain_hook.models.state import DrainState

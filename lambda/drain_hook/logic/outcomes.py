@@ -7,13 +7,16 @@ dashboard.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from drain_hook import contract
-from drain_hook.logic.decision import Finish
-from drain_hook.models.state import DrainState
 from drain_hook.observability import logger, metrics
+
+if TYPE_CHECKING:  # the task-stopped path reports through here without loading pydantic
+    from drain_hook.logic.decision import Finish
+    from drain_hook.models.state import DrainState
 
 _FINISH_METRIC = {
     "completed": contract.METRIC_DRAINS_COMPLETED,
@@ -85,7 +88,7 @@ def drain_refused(failure: str) -> None:
 def record_refused(error: str) -> None:
     logger.warning(
         "ECS refused the drain record on the container instance: the drain goes on, polled "
-        "by the wait loop only (no ECS-event fast path)",
+        "by the wait loop only (no task-event fast path)",
         extra={"error": error},
     )
 
@@ -120,9 +123,15 @@ def other_hooks(asg_name: str, names: list[str]) -> None:
 
 
 def drain_done_by_event(
-    started_at: datetime, now: datetime, last_stopped_at: datetime | None
+    started_at: datetime,
+    now: datetime,
+    last_stopped_at: datetime | None,
+    *,
+    after_deadline: bool = False,
 ) -> None:
-    _count(contract.METRIC_DRAINS_COMPLETED)
+    """A task-stopped event found the instance empty and completed its lifecycle action."""
+    if not after_deadline:
+        _count(contract.METRIC_DRAINS_COMPLETED)
     metrics.add_metric(
         name=contract.METRIC_DRAIN_SECONDS,
         unit=MetricUnit.Seconds,
@@ -130,7 +139,15 @@ def drain_done_by_event(
     )
     if last_stopped_at is not None:
         release_latency(now, last_stopped_at)
-    logger.info("Drain finished on an ECS event: lifecycle action completed with CONTINUE")
+
+
+def timed_out_before_drain(instance_id: str, asg_name: str) -> None:
+    logger.error(
+        "The lifecycle action had timed out before this first round: the instance was let go "
+        "without a drain (raise heartbeat_timeout_seconds, or find what delayed the event)",
+        extra={"instance_id": instance_id, "asg_name": asg_name},
+    )
+    _count(contract.METRIC_TIMED_OUT_BEFORE_DRAIN)
 
 
 def loop_end_released(instance_id: str, execution: str, status: str, why: str) -> None:

@@ -2,8 +2,8 @@
 
 One entry point takes these shapes: the EventBridge lifecycle event (the intake queue's message
 body, or sent straight), the same notification through SNS, a manual invoke, the state the wait
-loop passes back, an ECS "Container Instance State Change" event for an instance we drain, and a
-Step Functions "Execution Status Change" event for a loop that ended badly. Types are strict (no
+loop passes back, an ECS "Task State Change" event of a task that stopped, and a Step Functions
+"Execution Status Change" event for a loop that ended badly. Types are strict (no
 "no" for false, no true for 1); anything else is rejected with an `InputRejected` error that
 says what was expected.
 """
@@ -12,114 +12,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
-
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SnsModel
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    StrictStr,
-    ValidationError,
-    field_validator,
-)
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from drain_hook import contract
-from drain_hook.models.observations import TERMINATING_TRANSITION
-from drain_hook.models.state import INSTANCE_ID_PATTERN, STATE_VERSION, DrainState
+from drain_hook.errors import InputRejected
+
+if TYPE_CHECKING:
+    from drain_hook.models.state import DrainState
 
 TEST_NOTIFICATION = "autoscaling:TEST_NOTIFICATION"
 QUEUE_EVENT_SOURCE = "aws:sqs"  # eventSource of an SQS event source mapping's records
 MANUAL_KEYS = ("instance_id", "cluster", "asg_name", "hook_name", "dry_run")
-NAME = r"^[^\s].*$"  # non-empty, no leading whitespace
-
-
-class InputRejected(ValueError):
-    """The event is not one of the shapes the drain hook accepts, has bad values, or disagrees
-    with AWS's own record. Raised before any AWS write; the error name the state machine sees."""
 
 
 BadEventError = InputRejected  # the name earlier releases used
-
-
-class LifecycleDetail(BaseModel):
-    """The keys Auto Scaling puts in a termination lifecycle notification."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    LifecycleActionToken: StrictStr | None = Field(default=None, min_length=1)
-    AutoScalingGroupName: StrictStr = Field(min_length=1, max_length=255)
-    LifecycleHookName: StrictStr = Field(min_length=1, max_length=255)
-    EC2InstanceId: StrictStr = Field(pattern=INSTANCE_ID_PATTERN)
-    LifecycleTransition: StrictStr
-    NotificationMetadata: StrictStr | None = None
-    Origin: StrictStr | None = None
-    Destination: StrictStr | None = None
-
-    @field_validator("LifecycleTransition")
-    @classmethod
-    def _terminating_only(cls, value: str) -> str:
-        if value != TERMINATING_TRANSITION:
-            raise ValueError(
-                f"expected LifecycleTransition {TERMINATING_TRANSITION!r}, got {value!r}: "
-                "the drain hook only handles termination hooks"
-            )
-        return value
-
-
-class ManualInvoke(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    instance_id: StrictStr = Field(pattern=INSTANCE_ID_PATTERN)
-    cluster: StrictStr | None = Field(default=None, min_length=1, pattern=NAME)
-    asg_name: StrictStr | None = Field(default=None, min_length=1, max_length=255, pattern=NAME)
-    hook_name: StrictStr | None = Field(default=None, min_length=1, max_length=255, pattern=NAME)
-    dry_run: StrictBool = False
-
-
-class Attribute(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: StrictStr
-    value: StrictStr | None = None
-
-
-class Resource(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: StrictStr
-    integerValue: StrictInt | None = None
-
-
-class InstanceChangeDetail(BaseModel):
-    """The part of an ECS "Container Instance State Change" detail the fast path reads."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    clusterArn: StrictStr = Field(min_length=1)
-    containerInstanceArn: StrictStr = Field(min_length=1)
-    ec2InstanceId: StrictStr = Field(pattern=INSTANCE_ID_PATTERN)
-    status: StrictStr | None = None
-    agentConnected: StrictBool | None = None
-    runningTasksCount: StrictInt | None = Field(default=None, ge=0)
-    pendingTasksCount: StrictInt | None = Field(default=None, ge=0)
-    attributes: list[Attribute] = Field(default_factory=list)
-    registeredResources: list[Resource] = Field(default_factory=list)
-    remainingResources: list[Resource] = Field(default_factory=list)
-
-
-class ExecutionStatusDetail(BaseModel):
-    """The part of a "Step Functions Execution Status Change" detail the release reads."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    executionArn: StrictStr = Field(min_length=1)
-    stateMachineArn: StrictStr = Field(min_length=1)
-    name: StrictStr = Field(min_length=1)
-    status: StrictStr
 
 
 @dataclass(frozen=True)
@@ -146,38 +53,14 @@ class PollRequest:
 
 
 @dataclass(frozen=True)
-class InstanceChangeRequest:
-    """An ECS event for a container instance that carries our drain attribute."""
+class TaskStoppedRequest:
+    """An ECS "Task State Change" event of a task that reached STOPPED on a container instance:
+    perhaps the last task of an instance we drain."""
 
     cluster_arn: str
     container_instance_arn: str
-    ec2_instance_id: str
-    status: str | None
-    running_tasks: int | None
-    pending_tasks: int | None
-    agent_connected: bool | None
-    drain_attribute: str | None
-    memory_registered: int | None
-    memory_remaining: int | None
-
-    @property
-    def says_not_draining(self) -> bool:
-        """The event shows the instance in another status (INACTIVE once it terminated,
-        ACTIVE if someone reactivated it) or its agent away: nothing to complete on it now."""
-        return (self.status is not None and self.status != "DRAINING") or (
-            self.agent_connected is False
-        )
-
-    @property
-    def says_tasks_remain(self) -> bool:
-        """Whether the event itself shows a task still meant to run or holding resources.
-
-        Used only to skip work: an event never decides that the instance is empty.
-        """
-        if (self.running_tasks or 0) + (self.pending_tasks or 0) > 0:
-            return True
-        registered, remaining = self.memory_registered, self.memory_remaining
-        return registered is not None and remaining is not None and remaining < registered
+    task_arn: str
+    stopped_at: datetime | None  # the event's stoppedAt (only compared, never trusted alone)
 
 
 @dataclass(frozen=True)
@@ -190,7 +73,7 @@ class LoopEndedRequest:
     status: str
 
 
-Request = LifecycleRequest | IgnoredRequest | PollRequest | InstanceChangeRequest | LoopEndedRequest
+Request = LifecycleRequest | IgnoredRequest | PollRequest | TaskStoppedRequest | LoopEndedRequest
 
 
 def parse_request(event: Any) -> Request:
@@ -239,22 +122,19 @@ def parse_queued(body: Any) -> LifecycleRequest:
     return request
 
 
-def _problems(error: ValidationError) -> str:
-    parts = []
-    for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "event"
-        parts.append(f"{where}: {problem['msg']}")
-    return "; ".join(parts)
-
-
 def _lifecycle(detail: Any, source: str) -> LifecycleRequest:
+    from pydantic import ValidationError
+
+    from drain_hook.models.observations import TERMINATING_TRANSITION
+    from drain_hook.models.schemas import LifecycleDetail, problems
+
     if not isinstance(detail, dict):
         raise InputRejected(f"expected the lifecycle detail to be a JSON object ({source})")
     try:
         parsed = LifecycleDetail.model_validate(detail)
     except ValidationError as error:
         raise InputRejected(
-            f"bad lifecycle notification ({source}): {_problems(error)}; expected "
+            f"bad lifecycle notification ({source}): {problems(error)}; expected "
             "AutoScalingGroupName, LifecycleHookName, EC2InstanceId (i-...), "
             f"LifecycleTransition {TERMINATING_TRANSITION!r} and LifecycleActionToken"
         ) from None
@@ -291,7 +171,7 @@ def _parse_eventbridge(event: dict[str, Any]) -> Request:
     source, detail_type = event.get("source"), event.get("detail-type")
     kinds = {
         (contract.LIFECYCLE_SOURCE, contract.LIFECYCLE_DETAIL_TYPE),
-        (contract.ECS_SOURCE, contract.CONTAINER_INSTANCE_DETAIL_TYPE),
+        (contract.ECS_SOURCE, contract.TASK_DETAIL_TYPE),
         (contract.STATES_SOURCE, contract.EXECUTION_STATUS_DETAIL_TYPE),
     }
     if (source, detail_type) not in kinds:
@@ -300,47 +180,76 @@ def _parse_eventbridge(event: dict[str, Any]) -> Request:
             + ", ".join(f"{s!r}/{d!r}" for s, d in sorted(kinds))
             + f"; got source {source!r} and detail-type {detail_type!r}"
         )
+    if source == contract.ECS_SOURCE:
+        # Every stopped task of the cluster comes here: read without pydantic (cold start), the
+        # detail's fields checked one by one.
+        return _task_stopped(event.get("detail"))
+    from aws_lambda_powertools.utilities.parser import parse
+    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+    from pydantic import ValidationError
+
+    from drain_hook.models.schemas import problems
+
     try:
         envelope = parse(event=event, model=EventBridgeModel)
     except ValidationError as error:
-        raise InputRejected(f"bad EventBridge event: {_problems(error)}") from None
-    if source == contract.ECS_SOURCE:
-        return _instance_change(envelope.detail)
+        raise InputRejected(f"bad EventBridge event: {problems(error)}") from None
     if source == contract.STATES_SOURCE:
         return _loop_ended(envelope.detail)
     return _lifecycle(envelope.detail, "eventbridge")
 
 
-def _instance_change(detail: Any) -> InstanceChangeRequest:
-    try:
-        parsed = InstanceChangeDetail.model_validate(detail)
-    except ValidationError as error:
+def _task_stopped(detail: Any) -> Request:
+    """The fields of a "Task State Change" detail the release reads (the detail resembles
+    DescribeTasks' Task, timestamps as ISO strings: "Amazon ECS task state change events")."""
+    if not isinstance(detail, dict):
+        raise InputRejected("expected the ECS task state change detail to be a JSON object")
+    wanted = ("clusterArn", "taskArn", "lastStatus")
+    bad = [key for key in wanted if not isinstance(detail.get(key), str) or not detail[key]]
+    instance_arn = detail.get("containerInstanceArn")
+    if instance_arn is not None and (not isinstance(instance_arn, str) or not instance_arn):
+        bad.append("containerInstanceArn")
+    stopped_at = _event_time(detail.get("stoppedAt"))
+    if "stoppedAt" in detail and stopped_at is None:
+        bad.append("stoppedAt")
+    if bad:
         raise InputRejected(
-            f"bad ECS container instance state change event: {_problems(error)}"
-        ) from None
-    attributes = {a.name: a.value for a in parsed.attributes}
-    registered = {r.name: r.integerValue for r in parsed.registeredResources}
-    remaining = {r.name: r.integerValue for r in parsed.remainingResources}
-    return InstanceChangeRequest(
-        cluster_arn=parsed.clusterArn,
-        container_instance_arn=parsed.containerInstanceArn,
-        ec2_instance_id=parsed.ec2InstanceId,
-        status=parsed.status,
-        running_tasks=parsed.runningTasksCount,
-        pending_tasks=parsed.pendingTasksCount,
-        agent_connected=parsed.agentConnected,
-        drain_attribute=attributes.get(contract.DRAIN_ATTRIBUTE),
-        memory_registered=registered.get("MEMORY"),
-        memory_remaining=remaining.get("MEMORY"),
+            f"bad ECS task state change event: {', '.join(bad)}: expected non-empty strings "
+            "clusterArn, taskArn and lastStatus, containerInstanceArn if present, and stoppedAt "
+            "an ISO 8601 time with its offset if present"
+        )
+    if detail["lastStatus"] != contract.TASK_STOPPED_STATUS:
+        return IgnoredRequest(reason=f"a task {detail['lastStatus']}, not STOPPED")
+    if instance_arn is None:
+        return IgnoredRequest(reason="a task on no container instance (not an EC2 task)")
+    return TaskStoppedRequest(
+        cluster_arn=detail["clusterArn"],
+        container_instance_arn=instance_arn,
+        task_arn=detail["taskArn"],
+        stopped_at=stopped_at,
     )
 
 
+def _event_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
 def _loop_ended(detail: Any) -> LoopEndedRequest:
+    from pydantic import ValidationError
+
+    from drain_hook.models.schemas import ExecutionStatusDetail, problems
+
     try:
         parsed = ExecutionStatusDetail.model_validate(detail)
     except ValidationError as error:
         raise InputRejected(
-            f"bad Step Functions execution status change event: {_problems(error)}"
+            f"bad Step Functions execution status change event: {problems(error)}"
         ) from None
     return LoopEndedRequest(
         execution_arn=parsed.executionArn,
@@ -351,10 +260,16 @@ def _loop_ended(detail: Any) -> LoopEndedRequest:
 
 
 def _parse_sns(event: dict[str, Any]) -> Request:
+    from aws_lambda_powertools.utilities.parser import parse
+    from aws_lambda_powertools.utilities.parser.models import SnsModel
+    from pydantic import ValidationError
+
+    from drain_hook.models.schemas import problems
+
     try:
         envelope = parse(event=event, model=SnsModel)
     except ValidationError as error:
-        raise InputRejected(f"bad SNS event: {_problems(error)}") from None
+        raise InputRejected(f"bad SNS event: {problems(error)}") from None
     if len(envelope.Records) != 1:
         raise InputRejected("expected an SNS event with exactly one record in Records")
     try:
@@ -367,11 +282,15 @@ def _parse_sns(event: dict[str, Any]) -> Request:
 
 
 def _parse_manual(event: dict[str, Any]) -> LifecycleRequest:
+    from pydantic import ValidationError
+
+    from drain_hook.models.schemas import ManualInvoke, problems
+
     try:
         manual = ManualInvoke.model_validate(event)
     except ValidationError as error:
         raise InputRejected(
-            f"bad manual invoke: {_problems(error)}; expected keys {', '.join(MANUAL_KEYS)} "
+            f"bad manual invoke: {problems(error)}; expected keys {', '.join(MANUAL_KEYS)} "
             'with instance_id like "i-0123456789abcdef0", strings for cluster, asg_name and '
             "hook_name, and dry_run true or false"
         ) from None
@@ -392,6 +311,11 @@ def _parse_manual(event: dict[str, Any]) -> LifecycleRequest:
 
 
 def _parse_poll(event: dict[str, Any]) -> PollRequest:
+    from pydantic import ValidationError
+
+    from drain_hook.models.schemas import problems
+    from drain_hook.models.state import STATE_VERSION, DrainState
+
     version = event.get("state_version")
     if type(version) is not int or version != STATE_VERSION:
         raise InputRejected(
@@ -402,7 +326,7 @@ def _parse_poll(event: dict[str, Any]) -> PollRequest:
         state = DrainState.model_validate(event)
     except ValidationError as error:
         raise InputRejected(
-            f"bad drain state: {_problems(error)}; expected the object this function returned, "
+            f"bad drain state: {problems(error)}; expected the object this function returned, "
             "passed back unchanged"
         ) from None
     return PollRequest(state=state)

@@ -127,6 +127,10 @@ class DrainState(BaseModel):
 
     polls: StrictInt = Field(default=0, ge=0)
     polls_in_execution: StrictInt = Field(default=0, ge=0)
+    # At most how many history events the execution this state runs in (or starts) has written,
+    # counted at each state's worst (drain_hook.history). None: unknown (a state from before the
+    # count), and the next poll carries on in a fresh execution.
+    history_events: StrictInt | None = Field(default=None, ge=1)
     execution_name: StrictStr | None = None
     # Which first round started the loop: two deliveries of one event never build the same
     # input, so StartExecution's "same name and input" idempotency can't hide a duplicate.
