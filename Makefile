@@ -6,20 +6,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # npm ci of package.json's pins: the CDK CLI, and asl-validator for the tests.
 NPM_STAMP := node_modules/.installed
-# jsii reads a list of Node major versions whose end-of-life banner to silence.
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,19,20,21
-export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 # Unit and property tests: no CDK synth, no sandbox end-to-end run, no wheel build.
 FAST_TESTS := tests/infra tests/packaging tests/drain_lambda/test_decision.py \
 	tests/drain_lambda/test_config_and_requests.py -m "not synth and not slow"
 
-.PHONY: help venv test test-fast lint demo bench soak synth cdk deploy destroy clean
+.PHONY: help venv test test-fast lint demo invoke bench soak synth cdk deploy destroy clean
 
 help:
 	@echo "make demo      - run a scale-in drain end to end on the embedded local AWS (no account needed)"
+	@echo "make invoke EVENT=events/manual-dry-run.json - run the Lambda once on the local sandbox with an event file"
 	@echo "make test      - lint and run every test (what CI runs)"
 	@echo "make test-fast - lint and the unit and property tests (under a minute)"
-	@echo "make bench     - cold start, scale-in, release and burst benchmarks (figures; long: BURST_ARGS= shortens)"
+	@echo "make bench     - cold start, CLI start, instance refresh, scale-in, release and burst benchmarks (figures; long: BURST_ARGS= shortens)"
 	@echo "make soak      - 500 seeded random drains with faults, invariants checked (docs/soak.md)"
 	@echo "make synth     - synthesize offline into cdk.out/ (CDK_ARGS='-c demo=true' by default)"
 	@echo "make cdk ARGS='diff -c demo=true' - any cdk command, with the venv and the pinned CLI"
@@ -42,11 +40,19 @@ venv: $(STAMP)
 demo: $(STAMP)
 	ECS_DRAIN_HOOK_PROGRESS=1 $(BIN)/python -m local_aws.demo $(DEMO_ARGS)
 
+# One Lambda run on the local sandbox with an event file (the samples in events/), its answer printed.
+EVENT ?=
+invoke: $(STAMP)
+	@test -n "$(EVENT)" || { echo "make invoke needs EVENT=<file>, e.g. EVENT=events/manual-dry-run.json" >&2; exit 2; }
+	$(BIN)/python -m local_aws.invoke $(EVENT)
+
 # Benchmarks print figures and assert nothing about time (BENCH_ARGS="--quick" for a short run).
 # The burst runs the sizes of issue 8 (long: BURST_ARGS= for the small size, ~30 s).
 BURST_ARGS ?= --full
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.cold_start
+	$(BIN)/python -m benchmarks.cli_start
+	$(BIN)/python -m benchmarks.refresh $(REFRESH_ARGS)
 	ECS_DRAIN_HOOK_PROGRESS=1 $(BIN)/python -m benchmarks.scale_in $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.release $(RELEASE_ARGS)
 	ECS_DRAIN_HOOK_PROGRESS=1 $(BIN)/python -m benchmarks.burst $(BURST_ARGS)

@@ -31,6 +31,8 @@ def _use_repo_venv() -> None:
 
 
 if __name__ == "__main__":
+    import infra  # noqa: F401  (quiets jsii's Node banners before aws-cdk-lib starts Node)
+
     _use_repo_venv()
     started = time.monotonic()
     # Importing aws-cdk-lib starts its Node runtime (jsii): say so, it takes seconds.

@@ -8,12 +8,17 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ecs_drain_hook import HookTiming, SettingsError, Tunables
-from ecs_drain_hook.timing import INTAKE_CONCURRENCY_RANGE, INTAKE_MAX_CONCURRENCY
+from ecs_drain_hook.alarms import check_stuck_drain_seconds
+from ecs_drain_hook.stack_names import DEFAULT_ATTACH_STACK, DEFAULT_DEMO_STACK
+from ecs_drain_hook.timing import (
+    INTAKE_CONCURRENCY_RANGE,
+    INTAKE_MAX_CONCURRENCY,
+    SWEEP_MINUTES_DEFAULT,
+    SWEEP_MINUTES_RANGE,
+)
 
 ATTACH_USAGE = "-c cluster_name=<ECS cluster> -c asg_names=<group>[,<group>...]"
 DEMO_USAGE = "-c demo=true"
-DEFAULT_ATTACH_STACK = "EcsDrainHook"
-DEFAULT_DEMO_STACK = "EcsDrainHookDemo"
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
@@ -45,6 +50,9 @@ class AppConfig:
     intake_concurrency: int
     managed_draining: bool | None
     powertools_layer_arn: str | None
+    lost_event_sweep_minutes: int = SWEEP_MINUTES_DEFAULT
+    set_retention_policy: bool = False
+    stuck_drain_alarm_seconds: int | None = None  # None: the construct's default
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> AppConfig:
@@ -113,8 +121,12 @@ class AppConfig:
             raise ContextError(f"-c intake_concurrency must be {low}..{high}")
         tunables = _tunables(get)
         heartbeat = _int(get, "heartbeat_timeout_seconds", default=None)
+        sweep = _int(get, "lost_event_sweep_minutes", default=SWEEP_MINUTES_DEFAULT)
+        low, high = SWEEP_MINUTES_RANGE
+        if sweep is None or not low <= sweep <= high:
+            raise ContextError(f"-c lost_event_sweep_minutes must be {low}..{high}")
         try:
-            timing = HookTiming.derive(tunables, heartbeat)
+            timing = HookTiming.derive(tunables, heartbeat, sweep_minutes=sweep)
         except SettingsError as error:
             raise ContextError(f"bad drain setting (-c <name>=<value>): {error}") from None
 
@@ -133,7 +145,22 @@ class AppConfig:
             intake_concurrency=intake,
             managed_draining=None if managed is None else managed == "enabled",
             powertools_layer_arn=_str(get, "powertools_layer_arn"),
+            lost_event_sweep_minutes=sweep,
+            set_retention_policy=_bool(get, "set_retention_policy", default=False),
+            stuck_drain_alarm_seconds=_stuck_drain_seconds(get, tunables),
         )
+
+
+def _stuck_drain_seconds(get: Callable[[str], Any], tunables: Tunables) -> int | None:
+    """-c stuck_drain_alarm_seconds: the age at which a drain's alarm fires (unset: half the
+    drain deadline), checked here with the construct's own rule."""
+    seconds = _int(get, "stuck_drain_alarm_seconds", default=None)
+    if seconds is not None:
+        try:
+            check_stuck_drain_seconds(seconds, tunables)
+        except ValueError as error:
+            raise ContextError(f"-c {error}") from None
+    return seconds
 
 
 def _tunables(get: Callable[[str], Any]) -> Tunables:

@@ -30,6 +30,26 @@ Lifecycle hooks ("Amazon EC2 Auto Scaling lifecycle hooks"; "Complete a lifecycl
   event reference"): the knob ``event_drop_probability`` (seeded) loses some; the action still
   waits for its timeout.
 
+Instance retention ("Control instance retention with instance lifecycle policies", "Configure
+instance retention", "Manage retained instances"; API InstanceLifecyclePolicy, RetentionTriggers):
+
+- Create/UpdateAutoScalingGroup keep InstanceLifecyclePolicy; DescribeAutoScalingGroups shows it.
+- With RetentionTriggers.TerminateHookAbandon "retain", a termination whose hook ends with ABANDON
+  (CompleteLifecycleAction ABANDON, or a timeout with DefaultResult ABANDON: the other hooks'
+  actions end with it) goes Terminating:Proceed -> Terminating:Retained (from the warm pool
+  Warmed:Terminating:Retained; on its way back to the pool Warmed:Pending:Retained) instead of
+  terminating: the EC2 instance keeps running, it counts towards no capacity (the group
+  launches a replacement) and stays until TerminateInstanceInAutoScalingGroup, which ends it
+  (through its termination hooks again unless the knob ``retained_termination_runs_hooks`` is
+  off: UNCONFIRMED). CONTINUE still terminates.
+
+Group deletion (API reference DeleteAutoScalingGroup and AutoScalingGroup.Status; user guide
+"Delete your Auto Scaling infrastructure"): without ForceDelete a group with instances is refused
+(ResourceInUse). ForceDelete deletes the outstanding lifecycle actions (those instances go at
+once); with the knob ``force_delete_holds`` (default, UNCONFIRMED) the group's Status is "Delete
+in progress", its capacity 0, and every other instance is terminated through the termination
+hooks; the group is deleted once the last is gone. Off: every instance goes at once.
+
 Warm pools ("Warm pools for Amazon EC2 Auto Scaling", "Use lifecycle hooks with a warm pool in
 Auto Scaling group", "Warm pool example events and patterns"; the API is in `warm_pools`):
 
@@ -124,6 +144,12 @@ POOL_STATES = POOL_READY_STATES | {
     "Warmed:Pending:Wait",
     "Warmed:Pending:Proceed",
 }
+# Retained instances (user guide, "Manage retained instances"): they count towards neither.
+RETAINED_STATES = frozenset(
+    {"Terminating:Retained", "Warmed:Terminating:Retained", "Warmed:Pending:Retained"}
+)
+# AutoScalingGroup.Status while DeleteAutoScalingGroup works (the value in AWS's examples).
+DELETE_IN_PROGRESS = "Delete in progress"
 
 Listener = Callable[[str, Any], None]
 
@@ -161,6 +187,17 @@ class Knobs:
     # already shows the wait. No doc says so; seen in a public report (PrairieLearn PR 15586, a
     # retry seconds later succeeded). 0: the documented behaviour, the action answers at once.
     token_ready_after_seconds: float = 0.0
+    # DeleteAutoScalingGroup with ForceDelete: the API reference says it deletes the group's
+    # outstanding lifecycle actions and does not wait for the instances to terminate; whether
+    # the terminations it starts wait for the group's termination hooks is not said (aws-cdk
+    # issue 18179 reports stack deletions held for hours by a drain hook). True: they wait, with
+    # the group's Status "Delete in progress" meanwhile (the answer that holds a deletion
+    # longest); False: every instance goes at once.
+    force_delete_holds: bool = True
+    # TerminateInstanceInAutoScalingGroup on a retained instance: whether its termination hooks
+    # hold it again (the guide says only that it stays until that call). True: they do (a
+    # drain hook then holds it once more); False: it terminates at once.
+    retained_termination_runs_hooks: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -473,6 +510,7 @@ def _finish_termination(
     if action is not None:
         _notify(st, "terminated", action)
     _drop_pool_if_deleted(group)
+    _drop_group_if_deleted(backend, group)
 
 
 def _start_termination(
@@ -668,7 +706,10 @@ def _after_wait(backend: Any, wait: _Wait | None, last: LifecycleAction) -> None
     activity = wait.activity if wait else None
     abandoned = any(a.result == "ABANDON" for a in (wait.actions if wait else [last]))
     state = instance_state.lifecycle_state
-    if state in ("Terminating:Wait", "Warmed:Terminating:Wait"):
+    retain = abandoned and last.transition == TERMINATING and _retains_on_abandon(group)
+    if retain and state in ("Terminating:Wait", "Warmed:Terminating:Wait", "Warmed:Pending:Wait"):
+        _retain(backend, group, instance_state, activity, last)
+    elif state in ("Terminating:Wait", "Warmed:Terminating:Wait"):
         # For a terminating instance CONTINUE and ABANDON both terminate it.
         _finish_termination(
             backend, group, instance_state, activity, ended_by="lifecycle_action", action=last
@@ -688,6 +729,36 @@ def _after_wait(backend: Any, wait: _Wait | None, last: LifecycleAction) -> None
             # A TERMINATING hook on the way back to the pool: ABANDON, like CONTINUE, lets
             # the transition go on (UNCONFIRMED: the guide only covers terminations).
             _settle_in_pool(backend, group, instance_state, activity)
+
+
+def _retains_on_abandon(group: Any) -> bool:
+    """The group's instance lifecycle policy retains on TerminateHookAbandon (user guide,
+    "Control instance retention with instance lifecycle policies")."""
+    policy = getattr(group, "instance_lifecycle_policy", None) or {}
+    triggers = policy.get("RetentionTriggers") or {}
+    return triggers.get("TerminateHookAbandon") == "retain"
+
+
+def _retain(
+    backend: Any,
+    group: Any,
+    instance_state: Any,
+    activity: ScalingActivity | None,
+    action: LifecycleAction,
+) -> None:
+    """A termination whose hook ended ABANDON in a group that retains (user guide, "Manage
+    retained instances"): ...:Proceed, then ...:Retained. The instance keeps running, leaves the
+    desired capacity (the group launches a replacement) and stays until
+    TerminateInstanceInAutoScalingGroup. How the termination's activity ends is not said: it
+    is ended here (UNCONFIRMED; the drain reads only its StartTime)."""
+    state = instance_state.lifecycle_state
+    stage = "Warmed:Pending" if state == "Warmed:Pending:Wait" else state.rsplit(":", 1)[0]
+    _set_state(backend, group, instance_state, f"{stage}:Proceed")
+    _set_state(backend, group, instance_state, f"{stage}:Retained")
+    if activity is not None:
+        activity.finish(_now())
+    _notify(_state(backend), "retained", action)
+    _reconcile(backend, group)
 
 
 def _end(backend: Any, action: LifecycleAction, result: str, ended_by: str) -> None:
@@ -721,6 +792,19 @@ def _force_terminate(backend: Any, group: Any, instance_state: Any, ended_by: st
     _remove_and_terminate(backend, group, instance_state)
     termination = Termination(group.name, iid, _now(), from_pool, ended_by)
     _notify(_state(backend), "instance_terminated", termination)
+
+
+def _drop_group_if_deleted(backend: Any, group: Any) -> None:
+    """A group being deleted is gone once its last instance is (DeleteAutoScalingGroup)."""
+    if getattr(group, "status", None) != DELETE_IN_PROGRESS or group.instance_states:
+        return
+    if group.name not in backend.autoscaling_groups:
+        return
+    log_for(backend).mark_deleted(group.arn)
+    hooks = backend.lifecycle_hooks
+    for key in [k for k, h in hooks.items() if h.auto_scaling_group_name == group.name]:
+        hooks.pop(key)
+    backend.delete_auto_scaling_group(group.name)
 
 
 def _pool_deletion_cause() -> str:
@@ -1106,6 +1190,16 @@ def _request_termination(
             )
             reconcile_pool(backend, group)  # the pool launches a replacement
             return activity
+    if state.lifecycle_state in RETAINED_STATES:
+        # "Retained instances ... remain until you call TerminateInstanceInAutoScalingGroup":
+        # the call ends them. They count towards no capacity, so nothing is decremented.
+        cause = f"At {now} instance {iid} was taken out of service in response to a user request."
+        from_pool = state.lifecycle_state.startswith("Warmed:")
+        if st.knobs.retained_termination_runs_hooks:
+            return _start_termination(backend, group, state, cause, from_pool=from_pool)
+        activity = _activity(backend, group, state.instance, "Terminating EC2 instance", cause)
+        _finish_termination(backend, group, state, activity, ended_by="retained_terminated")
+        return activity
     if state.lifecycle_state != "InService":
         # Already on its way somewhere: nothing new starts (AWS reports the ongoing activity).
         ongoing = log_for(backend).for_instance(iid)
@@ -1192,6 +1286,7 @@ def _wrap_notify_terminate(original: Callable[..., None]) -> Callable[..., None]
                     touched.append(group)
             for group in touched:
                 _reconcile(self, group)
+                _drop_group_if_deleted(self, group)
 
     notify_terminate_instances.__wrapped__ = original  # type: ignore[attr-defined]
     return notify_terminate_instances
@@ -1211,6 +1306,9 @@ def _wrap_delete_group(original: Callable[..., ActionResult]) -> Callable[..., A
                     "You cannot delete an AutoScalingGroup while there are instances or "
                     "pending Spot instance request(s) still in the group.",
                 )
+            if _state(backend).knobs.force_delete_holds and group.instance_states:
+                _delete_holding(backend, group)
+                return EmptyResult()
             # ForceDelete: every instance goes now, outstanding lifecycle actions are deleted.
             for state in list(group.instance_states):
                 _force_terminate(backend, group, state, "group_deleted")
@@ -1222,6 +1320,52 @@ def _wrap_delete_group(original: Callable[..., ActionResult]) -> Callable[..., A
             return original(self)
 
     return delete_auto_scaling_group
+
+
+def _delete_holding(backend: Any, group: Any) -> None:
+    """ForceDelete with `force_delete_holds`: Status "Delete in progress" and no capacity; the
+    outstanding lifecycle actions are deleted (API reference, ForceDelete) and those instances
+    go at once; every other instance is terminated through the termination hooks. The group is
+    deleted when its last instance is gone."""
+    group.status = DELETE_IN_PROGRESS
+    group.min_size = group.max_size = group.desired_capacity = 0
+    st = _state(backend)
+    for state in list(group.instance_states):
+        if state.instance.id in st.waits:
+            _force_terminate(backend, group, state, "group_deleted")
+    cause = (
+        f"At {cause_time(_now())} an instance was taken out of service in response to a user "
+        "request to delete the group."
+    )
+    for state in list(group.instance_states):
+        if state.lifecycle_state in GROUP_STATES | POOL_STATES | RETAINED_STATES:
+            warmed = state.lifecycle_state.startswith("Warmed:")
+            _start_termination(backend, group, state, cause, from_pool=warmed)
+    _drop_group_if_deleted(backend, group)
+
+
+def _store_lifecycle_policy(original: Callable[..., ActionResult]) -> Callable[..., Any]:
+    """Create/UpdateAutoScalingGroup keep InstanceLifecyclePolicy (moto drops it) and
+    UpdateAutoScalingGroup keeps CapacityRebalance (moto takes it on create only), shown by
+    DescribeAutoScalingGroups; Status stays unset until DeleteAutoScalingGroup."""
+
+    def handler(self: Any) -> ActionResult:
+        response = original(self)
+        group = self.autoscaling_backend.autoscaling_groups.get(
+            self._get_param("AutoScalingGroupName")
+        )
+        policy = self._get_params().get("InstanceLifecyclePolicy")
+        rebalance = self._get_bool_param("CapacityRebalance", None)
+        if group is not None:
+            if policy is not None:
+                group.instance_lifecycle_policy = policy
+            if rebalance is not None:
+                group.capacity_rebalance = rebalance
+            group.__dict__.setdefault("status", None)
+            group.__dict__.setdefault("instance_lifecycle_policy", None)
+        return response
+
+    return handler
 
 
 def _instances_in_group(self: Any) -> list[Any]:
@@ -1261,6 +1405,8 @@ def install(clock: Clock | None = None) -> None:
         resp.create_auto_scaling_group, _cause_create
     )
     resp.delete_auto_scaling_group = _wrap_delete_group(resp.delete_auto_scaling_group)  # type: ignore[method-assign]
+    resp.create_auto_scaling_group = _store_lifecycle_policy(resp.create_auto_scaling_group)  # type: ignore[method-assign]
+    resp.update_auto_scaling_group = _store_lifecycle_policy(resp.update_auto_scaling_group)  # type: ignore[method-assign]
     group_cls = asg_models.FakeAutoScalingGroup
     group_cls.set_desired_capacity = _wrap_group_set_desired(  # type: ignore[method-assign]
         group_cls.set_desired_capacity
@@ -1340,6 +1486,33 @@ def begin_termination(
             if a.instance_id == state.instance.id and a.hook_name == wanted
         )
     return action.event
+
+
+def replace_instance(
+    instance_id: str, cause: str, region: str | None = None, account_id: str | None = None
+) -> bool:
+    """The group terminates an InService instance it was told is going (through its termination
+    hooks) and launches a replacement: False when the instance is not InService in a group."""
+    install()
+    backend = _backend(region, account_id)
+    with _lock:
+        group, state = _find_group_state(backend, instance_id)
+        if group is None or state.lifecycle_state != "InService":
+            return False
+        _start_termination(backend, group, state, f"At {cause_time(_now())} {cause}")
+        _reconcile(backend, group)
+    return True
+
+
+def capacity_rebalancing(
+    instance_id: str, region: str | None = None, account_id: str | None = None
+) -> bool:
+    """Whether the instance's group has Capacity Rebalancing on (False outside any group)."""
+    install()
+    backend = _backend(region, account_id)
+    with _lock:
+        group, _ = _find_group_state(backend, instance_id)
+        return bool(group is not None and getattr(group, "capacity_rebalance", False))
 
 
 def emitted_events(region: str | None = None, account_id: str | None = None) -> list[dict]:

@@ -22,6 +22,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from local_aws.ecs_sim import SimEvent, Timings
@@ -30,6 +31,7 @@ from local_aws.sandbox import Sandbox
 from local_aws.sqs_event_source import unqueued
 
 CLUSTER = "demo"
+STATUS_AFTER_SECONDS = 60  # when the demo prints `ecs-drain-hook status`, after the scale-in
 
 
 class Printer:
@@ -139,7 +141,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="give the group a warm pool and show a pooled instance released at once",
     )
     parser.add_argument("--quiet", action="store_true", help="print the summary only")
+    # Failure scenarios (local_aws/demo_scenarios.py): each runs instead of the drain above.
+    scenario = parser.add_mutually_exclusive_group()
+    for flag, what in (
+        ("--lose-lifecycle-event", "the lifecycle event is lost; the sweep recovers it"),
+        ("--spot-interruption", "a Spot interruption warning: DRAINING at once, done in 2 min"),
+        ("--retain-on-failure", "a drain that can't finish retains its host (ABANDON)"),
+    ):
+        scenario.add_argument(flag, action="store_true", help=what)
     args = parser.parse_args(argv)
+    chosen = [k for k in ("lose_lifecycle_event", "spot_interruption", "retain_on_failure")
+              if getattr(args, k)]  # fmt: skip
+    if chosen:
+        from local_aws.demo_scenarios import SCENARIOS
+
+        return SCENARIOS[chosen[0]](args.seed, args.quiet)
     if args.instances < 2 or not 1 <= args.scale_in < args.instances:
         parser.error("need --instances >= 2 and 1 <= --scale-in < --instances")
 
@@ -171,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sb.put_warm_pool(asg, max_group_prepared_capacity=args.instances + 1)
         sb.settle()
         sb.deploy()
+        sb.publish_stack()  # the CLI finds the deployment by its stack's outputs
         print(
             f"ecs-drain-hook demo: cluster '{CLUSTER}', group '{asg}' with {args.instances} "
             f"instances, services web ({web_desired} tasks, min 100% max 200%) and worker "
@@ -187,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = out.offset = sb.clock.elapsed()
         out.say(f"scale-in: {asg} desired {args.instances} -> {args.instances - args.scale_in}")
         sb.scale_in(asg, args.instances - args.scale_in)
+        _status_mid_drain(sb, out)
         report = sb.run()
         pooled_released: list[tuple[str, float]] = []
         if args.warm_pool:
@@ -265,6 +283,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  wall time           {time.monotonic() - wall0:.1f}s")
         print("RESULT", "OK" if ok else "FAILED")
         return 0 if ok else 1
+
+
+def _status_mid_drain(sb: Sandbox, out: Printer) -> None:
+    """A minute into the drain (the services' tasks still stopping), what `ecs-drain-hook
+    status` says: the CLI's own code, run on the sandbox's AWS and clock."""
+    import boto3
+
+    from ecs_drain_hook.cli.main import main as cli
+
+    sb.advance(sb.clock.now() + timedelta(seconds=STATUS_AFTER_SECONDS))
+    out.say("$ ecs-drain-hook status")
+    cli(["status"], session=boto3.session.Session(region_name=sb.region), now=sb.clock.now())
 
 
 def _hms(seconds: float) -> str:

@@ -83,7 +83,7 @@ from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import InvalidParameterException
 from moto.moto_api import state_manager
 
-from local_aws import ecs_states
+from local_aws import ecs_states, service_events
 from local_aws.clock import VirtualClock
 from local_aws.ecs_events import (
     CONTAINER_INSTANCE_STATE_CHANGE,
@@ -246,6 +246,7 @@ class EcsSimulator:
         self._disconnected_by: dict[str, str] = {}  # instance ARN -> "manual" | "flap"
         self._flap_scheduled: set[str] = set()
         self._flap_rng = random.Random(f"{seed}:agent-flapping")
+        self.service_events = service_events.ServiceEvents()
         self.backend.__dict__["_sandbox_ecs_sim"] = self
 
     @property
@@ -843,27 +844,35 @@ class EcsSimulator:
 
     def _place_spread(self, cluster: str, name: str, service: Any, count: int) -> int:
         """Place up to ``count`` tasks of the service, each on the ACTIVE, connected instance
-        with room that has the fewest unstopped tasks (then a stable order); how many placed."""
+        with room that has the fewest unstopped tasks (then a stable order); how many placed.
+        The service's events say what was started, or why a task found no room."""
         td = self.backend.describe_task_definition(service.task_definition)
         needs = self.backend._calculate_task_resource_requirements(td)
-        heap = [
-            (self._unstopped.get(ci.id, 0), ci.id, ci)
+        candidates = [
+            ci
             for ci in self._instances(cluster).values()
             if ci.status == "ACTIVE"
             and ci.agent_connected  # only connected agents accept placements (API reference)
         ]
+        heap = [(self._unstopped.get(ci.id, 0), ci.id, ci) for ci in candidates]
         heapq.heapify(heap)
-        placed = 0
-        while placed < count and heap:
+        started: list[str] = []
+        while len(started) < count and heap:
             _, ci_id, ci = heapq.heappop(heap)
             if not self.backend._can_be_placed(ci, needs):
                 continue  # resources only shrink while placing: never a candidate again
-            self._place(
+            task = self._place(
                 cluster, service.task_definition, ci, _TaskInfo(cluster, name), f"ecs-svc/{name}"
             )
-            placed += 1
+            started.append(task.task_arn)
             heapq.heappush(heap, (self._unstopped.get(ci_id, 0), ci_id, ci))
-        return placed
+        key, now = _service_key(cluster, name), self.clock.now()
+        if started:
+            self.service_events.started(key, service, started, now)
+        if len(started) < count:
+            closest = service_events.closest_match(candidates, needs)
+            self.service_events.unplaced(key, service, closest, now)
+        return len(started)
 
     def _rows(self, tasks: list[Any]) -> list[tuple[Any, str, str, str | None]]:
         """(task, lastStatus, desiredStatus, its instance's status) for one pass over a service."""
@@ -910,16 +919,29 @@ class EcsSimulator:
             for t, last, want, ci in rows
             if want == "RUNNING" and last == "RUNNING" and ci == "DRAINING"
         ]
+        stopped: list[str] = []
         for t in sorted(draining, key=lambda t: t.task_arn):
             if healthy - 1 < min_healthy:
                 break
             self._begin_stop(t, DRAINING_REASON)
+            stopped.append(t.task_arn)
             healthy -= 1
             changed = True
 
         running_now = healthy
         service.running_count = running_now
         service.pending_count = placed + sum(1 for _, last, _, _ in rows if last == "PENDING")
+        now = self.clock.now()
+        if stopped:
+            self.service_events.stopped(_service_key(cluster, name), service, stopped, now)
+        # Steady: the desired count RUNNING on ACTIVE instances, nothing else starting or stopping.
+        settled_running = sum(
+            1
+            for _, last, want, ci in rows
+            if last == "RUNNING" and want == "RUNNING" and ci == "ACTIVE"
+        )
+        steady = placed == 0 and not stopped and settled_running == desired == alive
+        self.service_events.steady(_service_key(cluster, name), service, steady, now)
         key_text = _service_key(cluster, name)
         self._min_healthy_seen[key_text] = min(
             self._min_healthy_seen.get(key_text, running_now), running_now

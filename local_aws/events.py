@@ -42,6 +42,13 @@ What each behaviour follows (EventBridge user guide pages, unless named otherwis
   (THROTTLING, NO_RESOURCE, NO_PERMISSIONS, ERROR_FROM_TARGET) are an assumption: the guide
   lists codes, not which error gives which.
 
+- Scheduled rules ("Creating a rule that runs on a schedule", "Using cron and rate expressions
+  to schedule rules in Amazon EventBridge"): a rule with a rate expression (``rate(2 minutes)``;
+  `add_schedule`) sends its target a "Scheduled Event" (source ``aws.events``, ``resources`` the
+  rule's ARN, ``detail`` {}) every period. "The minimum precision for schedules is one minute":
+  each run falls at a seeded second within its minute (UNCONFIRMED where); the first comes one
+  period after the rule is created. Its delivery and retries are those of any rule's target.
+
 With `install` + `use_bus`, boto3's ``events.put_events`` lands on the sandbox bus, and
 `moto_rules` reads the rules created with ``put_rule`` / ``put_targets`` (their RetryPolicy and
 DeadLetterConfig included): the sandbox deploys its rules through boto3 and the bus delivers.
@@ -52,6 +59,7 @@ from __future__ import annotations
 import heapq
 import json
 import random
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -252,6 +260,29 @@ class _Pending:
 
 
 @dataclass
+class _Schedule:
+    rule: Rule
+    period_seconds: float
+    next_minute: datetime  # the start of the minute the next run falls in
+    next_at: datetime
+
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression: str) -> int:
+    """A rate expression's period ("rate(5 minutes)"; the value 1 takes the singular unit)."""
+    match = _RATE.match(expression.strip())
+    if match is None:
+        raise ValueError(f"not a rate expression the sandbox runs: {expression!r}")
+    value, unit = int(match.group(1)), match.group(2)
+    if value < 1 or (value == 1) != (not unit.endswith("s")):
+        raise ValueError(f"bad rate expression: {expression!r}")
+    return value * _RATE_UNITS[unit.rstrip("s")]
+
+
+@dataclass
 class _Shaping:
     pattern: dict[str, Any]
     value: float
@@ -287,6 +318,8 @@ class EventBus:
     rule_source: Callable[[], list[Rule]] | None = None
     # Sends a dead letter: (queue arn, body, message attributes); the sandbox sends to SQS.
     dead_letter_sink: Callable[[str, str, dict[str, str]], None] | None = None
+    # Whether a scheduled rule is enabled now (DisableRule stops its runs; the sandbox asks moto).
+    schedule_enabled: Callable[[str], bool] | None = None
 
     def __post_init__(self) -> None:
         self._queue: list[_Pending] = []
@@ -296,6 +329,8 @@ class EventBus:
         self._delays: list[_Shaping] = []
         self._losses: list[_Shaping] = []
         self._ids = 0
+        self._schedules: list[_Schedule] = []
+        self._schedule_rng = random.Random(f"events/schedule/{self.seed}")
 
     # --- configuration ---------------------------------------------------------------------
 
@@ -310,6 +345,40 @@ class EventBus:
         rule = Rule(name, pattern, target_function, retry_policy or RetryPolicy(), dead_letter_arn)
         self.rules.append(rule)
         return rule
+
+    def add_schedule(self, rule: Rule, expression: str) -> None:
+        """A scheduled rule: its target gets a "Scheduled Event" every period (module doc)."""
+        period = rate_seconds(expression)
+        with self._lock:
+            first = self.clock.now() + timedelta(seconds=period)
+            self._schedules.append(_Schedule(rule, period, first, self._within(first)))
+
+    def _within(self, minute: datetime) -> datetime:
+        return minute + timedelta(seconds=self._schedule_rng.uniform(0, 59))
+
+    def _fire_schedules(self, now: datetime) -> None:
+        for schedule in self._schedules:
+            while schedule.next_at <= now:
+                enabled = self.schedule_enabled is None or self.schedule_enabled(schedule.rule.name)
+                if not enabled:
+                    schedule.next_minute += timedelta(seconds=schedule.period_seconds)
+                    schedule.next_at = self._within(schedule.next_minute)
+                    continue
+                event = {
+                    "version": "0",
+                    "id": self.new_event_id(),
+                    "detail-type": "Scheduled Event",
+                    "source": "aws.events",
+                    "account": schedule.rule.arn.split(":")[4] if schedule.rule.arn else "",
+                    "time": schedule.next_minute.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "region": schedule.rule.arn.split(":")[3] if schedule.rule.arn else "",
+                    "resources": [schedule.rule.arn] if schedule.rule.arn else [],
+                    "detail": {},
+                }
+                when = schedule.next_at + timedelta(seconds=self._latency())
+                self._push(_Pending(when, 0, schedule.rule, event, schedule.next_at))
+                schedule.next_minute += timedelta(seconds=schedule.period_seconds)
+                schedule.next_at = self._within(schedule.next_minute)
 
     def all_rules(self) -> list[Rule]:
         return [*self.rules, *(self.rule_source() if self.rule_source else [])]
@@ -372,7 +441,10 @@ class EventBus:
 
     def next_time(self) -> datetime | None:
         with self._lock:
-            return self._queue[0].when if self._queue else None
+            times = [s.next_at for s in self._schedules]
+            if self._queue:
+                times.append(self._queue[0].when)
+            return min(times) if times else None
 
     @property
     def pending(self) -> int:
@@ -382,6 +454,8 @@ class EventBus:
     def deliver_due(self, deliver: Callable[[str, dict[str, Any]], DeliveryError | None]) -> bool:
         """Deliver what is due: ``deliver(function, event)`` returns None or the call's error."""
         delivered = False
+        with self._lock:
+            self._fire_schedules(self.clock.now())
         while True:
             with self._lock:
                 if not self._queue or self._queue[0].when > self.clock.now():
@@ -466,6 +540,12 @@ def moto_rules(region: str, account_id: str, *, same_element: bool = True) -> li
                 )
             )
     return rules
+
+
+def rule_enabled(name: str, region: str, account_id: str) -> bool:
+    """Whether moto's default bus has this rule, ENABLED (EnableRule / DisableRule)."""
+    rule = events_backends[account_id][region].event_buses["default"].rules.get(name)
+    return rule is not None and rule.state == "ENABLED"
 
 
 def send_to_sqs(queue_arn: str, body: str, attributes: dict[str, str] | None = None) -> None:

@@ -47,12 +47,15 @@ from moto.moto_api._internal import mock_random
 
 from local_aws import (
     autoscaling,
+    cloudformation,
     ecs_query,
     events,
     faults,
+    instance_refresh,
     lambda_runtime,
     other_hooks,
     rate_limits,
+    sqs_event_source,
     stepfunctions,
     template,
     warm_pools,
@@ -63,6 +66,7 @@ from local_aws.events import DeliveryError, EventBus
 from local_aws.faults import FaultRule, Instrument
 from local_aws.lambda_runtime import EnvironmentSession, LambdaRuntime, current_environment
 from local_aws.rate_limits import AccountLimiter, RateLimits
+from local_aws.spot import SpotMarket
 from local_aws.sqs_event_source import SqsEventSource
 from local_aws.timers import Timers
 
@@ -189,6 +193,9 @@ class Sandbox:
         ]
         self._instance_resources: dict[str, tuple[int, int]] = {}
         self.hook_actors: list[other_hooks.EcsManagedDraining | other_hooks.CdkDrainHook] = []
+        self._routed_queue: str | None = None
+        # Spot instances and their interruptions (local_aws/spot.py), made on enter.
+        self.spot: SpotMarket
         # The queue lifecycle events reach the Lambda through, when the template has one.
         self.intake: SqsEventSource | None = None
         self._container_caches: dict[Any, dict[str, Any]] = {}
@@ -243,6 +250,22 @@ class Sandbox:
         self._wire_ecs()
         autoscaling.subscribe(self._on_lifecycle, region=self.region)
         autoscaling.configure(region=self.region, seed=self.seed)  # knob draws follow the seed
+        self.spot = SpotMarket(
+            clock=self.clock,
+            timers=self.timers,
+            put_event=self.bus.put,
+            terminate=lambda iid: self.client("ec2").terminate_instances(InstanceIds=[iid]),
+            begin_group_termination=self._spot_group_termination,
+            capacity_rebalancing=lambda iid: autoscaling.capacity_rebalancing(
+                iid, region=self.region
+            ),
+            region=self.region,
+            account_id=self.account_id,
+            seed=self.seed,
+        )
+        instance_refresh.install()  # StartInstanceRefresh, on this sandbox's virtual clock
+        instance_refresh.use_timers(self.timers)
+        cloudformation.install()  # DescribeStacks of the stacks `publish_stack` publishes
         self._patch_lambda_seams()
         return self
 
@@ -255,6 +278,10 @@ class Sandbox:
         finally:
             self.runtime.restore_environment()
             self._unpatch_lambda_seams()
+            instance_refresh.use_timers(None)
+            cloudformation.clear()
+            if self._routed_queue is not None:
+                sqs_event_source.route(self._routed_queue, None)
             stepfunctions.use_timekeeper(None)
             stepfunctions.use_instrument(None)
             events.use_bus(None)
@@ -384,6 +411,11 @@ class Sandbox:
         }
         if cluster_name or self.groups:
             env.setdefault("CLUSTER_NAME", cluster_name or next(iter(self.groups.values())))
+        # What the construct wires in for the sweep and the Spot notices, with sandbox names.
+        env.setdefault("HOOKED_GROUPS", json.dumps(names))
+        env.setdefault("HOOK_NAME", HOOK_NAME)
+        if definition.intake is not None:
+            env.setdefault("INTAKE_QUEUE_URL", self._queue_url(definition.intake.queue))
         lam = self.client("lambda")
         fn = lam.create_function(
             FunctionName=FUNCTION_NAME,
@@ -413,9 +445,19 @@ class Sandbox:
         )
         if definition.intake is not None:
             self.intake = self._intake_source(definition.intake)
+            # The Lambda's own calls naming the intake queue (the sweep) reach it too.
+            sqs_event_source.route(definition.intake.queue, self.intake)
+            self._routed_queue = definition.intake.queue
         for rule in definition.rules_for(self.function_arn, self.state_machine_arn):
             self.put_rule(rule)
         self.definition = definition
+
+    def publish_stack(self, stack_name: str = "EcsDrainHook") -> None:
+        """Describe the deployment as its CloudFormation stack would (DescribeStacks outputs
+        FunctionName and StateMachineArn, infra/stacks/drain_hook_stack.py), so a client that
+        finds the deployment by its stack (the ecs-drain-hook CLI) finds this one."""
+        outputs = {"FunctionName": FUNCTION_NAME, "StateMachineArn": self.state_machine_arn}
+        cloudformation.publish(stack_name, outputs, self.region)
 
     def _intake_source(self, spec: template.IntakeSpec) -> SqsEventSource:
         """The intake queue and its event source mapping on the drain function."""
@@ -773,6 +815,9 @@ class Sandbox:
         events.use_bus(self.bus)
         stepfunctions.use_instrument(self.instrument)
         self.bus.rule_source = lambda: events.moto_rules(self.region, self.account_id)
+        self.bus.schedule_enabled = lambda name: events.rule_enabled(
+            name, self.region, self.account_id
+        )
         self.bus.dead_letter_sink = events.send_to_sqs
         self.runtime.destination_sink = lambda arn, body: events.send_to_sqs(arn, body)
 
@@ -780,6 +825,9 @@ class Sandbox:
         """Create an EventBridge rule targeting the function (default: the drain Lambda)."""
         client = self.client("events")
         name = rule.name[:64]
+        if rule.schedule:
+            self._put_schedule(rule, name, function_arn or self.function_arn)
+            return
         client.put_rule(
             Name=name,
             EventPattern=json.dumps(rule.pattern),
@@ -947,6 +995,97 @@ class Sandbox:
         actor.attach()
         self.hook_actors.append(actor)
         return actor
+
+    # --- Lost events, Spot interruptions, group deletion, instance retention -----------------
+    # (local_aws/autoscaling.py knobs, local_aws/spot.py, local_aws/events.py schedules)
+
+    def _queue_url(self, queue: str) -> str:
+        return f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{queue}"
+
+    def _put_schedule(self, rule: template.RuleSpec, name: str, function_arn: str) -> None:
+        """A scheduled rule (the sweep's): created in moto, run by the bus on virtual time."""
+        client = self.client("events")
+        assert rule.schedule is not None
+        arn = client.put_rule(
+            Name=name,
+            ScheduleExpression=rule.schedule,
+            State="ENABLED" if rule.enabled else "DISABLED",
+            Description=rule.description,
+        )["RuleArn"]
+        target: dict[str, Any] = {"Id": "Target0", "Arn": function_arn}
+        if rule.retry_policy:
+            target["RetryPolicy"] = rule.retry_policy
+        if rule.dead_letter_arn:
+            target["DeadLetterConfig"] = {"Arn": rule.dead_letter_arn}
+        client.put_targets(Rule=name, Targets=[target])
+        if rule.enabled:
+            self.bus.add_schedule(
+                events.Rule(
+                    name=name,
+                    pattern={},
+                    target_function=function_arn.split(":function:", 1)[-1].split(":")[0],
+                    retry_policy=events.RetryPolicy.from_api(rule.retry_policy),
+                    dead_letter_arn=rule.dead_letter_arn,
+                    arn=arn,
+                    target_arn=function_arn,
+                ),
+                rule.schedule,
+            )
+
+    def disable_sweep(self) -> None:
+        """DisableRule on the scheduled rules the deployment made (the sweep's): as an operator
+        could, so a test sees a path the sweep would otherwise cut short."""
+        client = self.client("events")
+        for rule in client.list_rules()["Rules"]:
+            if rule.get("ScheduleExpression"):
+                client.disable_rule(Name=rule["Name"])
+
+    def lose_lifecycle_events(self, probability: float) -> None:
+        """Auto Scaling sends this share of its lifecycle events nowhere (best effort; seeded)."""
+        self.configure_autoscaling(event_drop_probability=probability)
+
+    def make_spot(self, ec2_instance_id: str) -> str:
+        """The instance runs as a Spot instance (a fulfilled Spot request); returns its id."""
+        return self.spot.make_spot(ec2_instance_id)
+
+    def interrupt_spot(self, ec2_instance_id: str, action: str = "terminate") -> Any:
+        """EC2's interruption notice for a Spot instance now; EC2 takes it two minutes on."""
+        return self.spot.interrupt(ec2_instance_id, action)
+
+    def rebalance_capacity(self, asg_name: str, on: bool = True) -> None:
+        """UpdateAutoScalingGroup CapacityRebalance: only such a group acts on a Spot notice
+        before EC2 takes the instance (local_aws.spot)."""
+        self.client("autoscaling").update_auto_scaling_group(
+            AutoScalingGroupName=asg_name, CapacityRebalance=on
+        )
+
+    def _spot_group_termination(self, ec2_instance_id: str) -> None:
+        """A group with Capacity Rebalancing starts terminating an instance it was told is going
+        (SpotOptions): a replacement is launched, the termination hooks hold it."""
+        autoscaling.replace_instance(
+            ec2_instance_id,
+            "an instance was taken out of service in response to an EC2 Spot interruption notice.",
+            region=self.region,
+        )
+
+    def delete_group(self, asg_name: str, *, force: bool = True) -> None:
+        """DeleteAutoScalingGroup (with ForceDelete by default, as a stack deletion needs)."""
+        self.client("autoscaling").delete_auto_scaling_group(
+            AutoScalingGroupName=asg_name, ForceDelete=force
+        )
+
+    def retain_on_abandon(self, asg_name: str) -> None:
+        """Give the group the instance lifecycle policy that retains on TerminateHookAbandon."""
+        self.client("autoscaling").update_auto_scaling_group(
+            AutoScalingGroupName=asg_name,
+            InstanceLifecyclePolicy={"RetentionTriggers": {"TerminateHookAbandon": "retain"}},
+        )
+
+    def lifecycle_state(self, ec2_instance_id: str) -> str | None:
+        found = self.client("autoscaling").describe_auto_scaling_instances(
+            InstanceIds=[ec2_instance_id]
+        )["AutoScalingInstances"]
+        return found[0]["LifecycleState"] if found else None
 
     # --- Soak conveniences (soak/): call and fault logs, fault windows, running to a time ------
     # Records the randomized soak (soak/) checks its invariants on. Nothing here changes what

@@ -236,6 +236,14 @@ class SqsEventSource:
         with self._lock:
             return len(self._queue)
 
+    def counts(self) -> tuple[int, int]:
+        """(visible, not visible) messages now: ApproximateNumberOfMessages and
+        ApproximateNumberOfMessagesNotVisible, exact here (SQS's are approximate)."""
+        with self._lock:
+            now = self.clock.now()
+            visible = sum(1 for m in self._queue if m.visible_at <= now)
+            return visible, len(self._queue) - visible
+
     @property
     def pending(self) -> int:
         """Messages still in the queue and batches the mapping still holds."""
@@ -516,3 +524,78 @@ class SqsEventSource:
             for m in batch
         ]
         return json.dumps({"Records": records}).encode()
+
+
+# --- the queue's API for other callers (the drain Lambda's sweep) ---------------------------
+# The sandbox keeps the intake queue's messages here, not in moto's queue of the same name: a
+# SendMessage / SendMessageBatch / GetQueueAttributes naming that queue is answered from this
+# source ("SendMessage", "SendMessageBatch", "GetQueueAttributes" API references). Every other
+# queue stays moto's.
+
+_routes: dict[str, SqsEventSource] = {}
+_routing_installed = False
+
+
+def route(queue_name: str, source: SqsEventSource | None) -> None:
+    """Answer the API calls that name this queue from `source` (None: moto's queue again)."""
+    if source is None:
+        _routes.pop(queue_name, None)
+    else:
+        _install_routing()
+        _routes[queue_name] = source
+
+
+def _install_routing() -> None:
+    global _routing_installed
+    if _routing_installed:
+        return
+    import hashlib
+
+    from moto.core.responses import ActionResult
+    from moto.sqs.responses import SQSResponse
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode("utf-8")).hexdigest()  # SQS's own body checksum
+
+    original_send = SQSResponse.send_message
+    original_batch = SQSResponse.send_message_batch
+    original_attributes = SQSResponse.get_queue_attributes
+
+    def send_message(self: SQSResponse) -> Any:
+        source = _routes.get(self._get_queue_name())
+        if source is None:
+            return original_send(self)
+        body = self._get_param("MessageBody")
+        message_id = source.send(body)
+        return ActionResult({"MessageId": message_id, "MD5OfMessageBody": md5(body)})
+
+    def send_message_batch(self: SQSResponse) -> Any:
+        source = _routes.get(self._get_queue_name())
+        if source is None:
+            return original_batch(self)
+        successful = []
+        for entry in self._get_param("Entries", []):
+            body = entry["MessageBody"]
+            successful.append(
+                {"Id": entry["Id"], "MessageId": source.send(body), "MD5OfMessageBody": md5(body)}
+            )
+        return ActionResult({"Successful": successful, "Failed": []})
+
+    def get_queue_attributes(self: SQSResponse) -> Any:
+        source = _routes.get(self._get_queue_name())
+        if source is None:
+            return original_attributes(self)
+        visible, hidden = source.counts()
+        counts = {
+            "ApproximateNumberOfMessages": visible,
+            "ApproximateNumberOfMessagesNotVisible": hidden,
+            "ApproximateNumberOfMessagesDelayed": 0,
+        }
+        wanted = self._get_param("AttributeNames", [])
+        shown = {k: str(v) for k, v in counts.items() if "All" in wanted or k in wanted}
+        return ActionResult({"Attributes": shown})
+
+    SQSResponse.send_message = send_message  # type: ignore[method-assign]
+    SQSResponse.send_message_batch = send_message_batch  # type: ignore[method-assign]
+    SQSResponse.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
+    _routing_installed = True

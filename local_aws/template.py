@@ -12,9 +12,10 @@ Two sources, one result (`DrainDefinition`):
   Read from it:
 
   - every ``AWS::Events::Rule`` with a target that is the drain function, or a queue the drain
-    function reads (`RuleSpec`: name, EventPattern, State, the target's RetryPolicy and
-    DeadLetterConfig, the queue), whatever the pattern matches: the lifecycle rule, and any
-    other (ECS container instance state changes, Step Functions execution status changes, ...);
+    function reads (`RuleSpec`: name, EventPattern or ScheduleExpression, State, the target's
+    RetryPolicy and DeadLetterConfig, the queue), whatever the pattern matches: the lifecycle
+    rule, and any other (ECS task state changes, Step Functions execution status changes, Spot
+    interruption warnings, the sweep's schedule, ...);
   - the drain function's ``AWS::Lambda::EventSourceMapping`` on an SQS queue (`IntakeSpec`:
     BatchSize, ScalingConfig.MaximumConcurrency, FunctionResponseTypes, and the queue's
     VisibilityTimeout and RedrivePolicy);
@@ -84,6 +85,8 @@ class RuleSpec:
     description: str = ""
     # The target is this queue (its sandbox name), which the function reads, not the function.
     target_queue: str | None = None
+    # A scheduled rule's ScheduleExpression ("rate(2 minutes)"); its pattern is then empty.
+    schedule: str | None = None
 
     @property
     def is_lifecycle(self) -> bool:
@@ -440,8 +443,9 @@ def _rules(
 ) -> list[RuleSpec]:
     rules: list[RuleSpec] = []
     for logical, props in _resources(template, "AWS::Events::Rule"):
-        if "EventPattern" not in props:
-            continue  # schedules are not events
+        schedule = props.get("ScheduleExpression")
+        if "EventPattern" not in props and not schedule:
+            continue
         for target in props.get("Targets", []):
             target_id = _target_logical_id(target)
             queue = intake.queue if intake is not None and target_id == intake.queue else None
@@ -451,7 +455,9 @@ def _rules(
             rules.append(
                 RuleSpec(
                     name=str(props.get("Name") or logical),
-                    pattern=_substitute(_resolve(props["EventPattern"], names), literal_arns),
+                    pattern=_substitute(
+                        _resolve(props.get("EventPattern", {}), names), literal_arns
+                    ),
                     retry_policy=_resolve(retry, names) if retry else None,
                     dead_letter_arn=_resolve(
                         (target.get("DeadLetterConfig") or {}).get("Arn"), names
@@ -459,6 +465,7 @@ def _rules(
                     enabled=props.get("State", "ENABLED") == "ENABLED",
                     description=str(props.get("Description", "")),
                     target_queue=queue,
+                    schedule=schedule,
                 )
             )
     return rules
@@ -467,7 +474,14 @@ def _rules(
 # The attach-mode stack the sandbox synthesizes; the sandbox swaps in its own group names.
 SANDBOX_CONTEXT = {"cluster_name": "sandbox-cluster", "asg_names": "sandbox-asg"}
 # Settings the sandbox owns: the cluster and state machine it creates, and no X-Ray locally.
-SANDBOX_OWNED_ENVIRONMENT = ("CLUSTER_NAME", "STATE_MACHINE_ARN", "TRACING_ENABLED")
+SANDBOX_OWNED_ENVIRONMENT = (
+    "CLUSTER_NAME",
+    "STATE_MACHINE_ARN",
+    "TRACING_ENABLED",
+    "HOOKED_GROUPS",
+    "HOOK_NAME",
+    "INTAKE_QUEUE_URL",
+)
 
 
 def synthesized_template(context: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -484,10 +498,8 @@ def synthesized_template(context: Mapping[str, str] | None = None) -> dict[str, 
 def quiet_jsii() -> None:
     """Before aws-cdk-lib's first import: jsii's Node-version banner is noise here (the Makefile
     sets the same for its targets)."""
-    import os
 
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,19,20,21")
-    os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+    import infra  # noqa: F401  (quiets jsii's Node banners)
 
 
 @cache

@@ -45,6 +45,21 @@ seconds (ECS attribute values), so a time it derives may be up to a second befor
 - stop_policy: every StopTask of ours follows the settings: a standalone task under
   STANDALONE_TASKS=stop after STANDALONE_GRACE_SECONDS from the start of the hold, or any task
   at the deadline under AT_DEADLINE=stop_tasks.
+- spot_draining: a Spot instance of the group whose interruption warning was sent, registered and
+  ACTIVE in the cluster, is DRAINING within SPOT_DRAINING_SECONDS of the warning (EC2 confirming
+  it: its request marked), unless injected faults hit that Lambda run.
+- retain_kept: with ON_DRAIN_FAILURE=retain and the group's retention policy, no instance with a
+  task still holding it is terminated by a completion of ours on a failure path (the deadline,
+  a lost agent, a loop-end release): it is retained instead. (EC2 taking a Spot instance is
+  EC2's doing.)
+
+Lifecycle events Auto Scaling never sent (`lifecycle_event_loss`, best effort) excuse no
+timeout: the sweep must find the instance and its message's first round drain it, unless the
+hook's heartbeat timeout is shorter than the sweep's recovery (the construct warns at synth) or
+injected faults hit the sweep or its message. Token-less loops and runs (the sweep's messages
+address the action by instance id) count for the action of that instance at that time. Where a
+Spot instance is interrupted, the drain's deadline is the interruption's (its stop grace ending
+at it) when earlier, and what EC2 takes with the instance is EC2's doing.
 """
 
 from __future__ import annotations
@@ -79,7 +94,11 @@ INVARIANTS = (
     "errors_release",
     "bounded_calls",
     "stop_policy",
+    "spot_draining",
+    "retain_kept",
 )
+# A Spot warning's Lambda run: bus latency, a cold start, retries of throttled calls.
+SPOT_DRAINING_SECONDS = 10
 TOLERANCE = timedelta(seconds=1)
 LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS = 48 * 3600
 # The drain finishes this long before the hook's global timeout (README: MAX_DRAIN_SECONDS).
@@ -92,6 +111,8 @@ POLL_TASK_RETRY_SECONDS = 2 + 4 + 8
 BAD_ENDS = ("FAILED", "TIMED_OUT", "ABORTED")
 # Texts of the sandbox's injected faults (local_aws/faults.py, lambda_runtime.py).
 INJECTED_TEXTS = ("Rate exceeded", "Injected ")
+# What a Spot interruption warning writes, before any lifecycle action.
+SPOT_WRITES = ("ecs:UpdateContainerInstancesState", "ecs:PutAttributes")
 WRITE_OPERATIONS = (
     "ecs:UpdateContainerInstancesState",
     "ecs:StopTask",
@@ -132,6 +153,8 @@ def check(
     violations += ctx.errors_release()
     violations += ctx.bounded_calls()
     violations += ctx.stop_policy()
+    violations += ctx.spot_draining()
+    violations += ctx.retain_kept()
     return violations, ctx.excused
 
 
@@ -160,13 +183,21 @@ def call_ceiling(tasks: int, services: int, container_instances: int) -> dict[st
       classification is checked before a release.
     - StopTask once per holding task; PutAttributes for each of LOOP_RESTARTS_MAX (10) loop
       names tried plus the agent-lost record; StartExecution and DescribeExecution per name.
+    - The sweep: DescribeAutoScalingGroups once (one group), DescribeWarmPool by 50,
+      ListExecutions by 1,000, GetQueueAttributes once, a heartbeat per instance it would send,
+      SendMessageBatch by 10 (its ECS reads are within the lines above). A sweep message's
+      round reads the group once more (is it being deleted?), as does a failure release under
+      ON_DRAIN_FAILURE=retain (does it retain?). A Spot warning asks EC2 once
+      (DescribeSpotInstanceRequests), as does the deadline before it stops or releases on the
+      interruption's time.
     """
     task_pages = pages(tasks)
     return {
         "autoscaling:DescribeAutoScalingInstances": 1,
         "autoscaling:DescribeLifecycleHooks": 2,
         "autoscaling:DescribeScalingActivities": 2 * (3 + 1),
-        "autoscaling:RecordLifecycleActionHeartbeat": 1,
+        # A round's one, or the sweep's probe of each instance it would send.
+        "autoscaling:RecordLifecycleActionHeartbeat": max(1, container_instances),
         "autoscaling:CompleteLifecycleAction": 1,
         "ecs:ListContainerInstances": 2 * pages(container_instances),
         "ecs:DescribeContainerInstances": 2 * pages(container_instances) + 1,
@@ -179,6 +210,14 @@ def call_ceiling(tasks: int, services: int, container_instances: int) -> dict[st
         "ecs:DeleteAttributes": 1,
         "stepfunctions:StartExecution": 10,
         "stepfunctions:DescribeExecution": 10 + 1,
+        # The sweep (one group here), its message's round, a failure release's policy check:
+        "autoscaling:DescribeAutoScalingGroups": 1 + 1,
+        "autoscaling:DescribeWarmPool": pages(container_instances, 50),
+        "stepfunctions:ListExecutions": pages(10 * container_instances, 1000),
+        "sqs:GetQueueAttributes": 1,
+        "sqs:SendMessageBatch": pages(container_instances, 10),
+        # A Spot warning's check, and the deadline's check of it before a stop or release.
+        "ec2:DescribeSpotInstanceRequests": 1,
     }
 
 
@@ -219,6 +258,10 @@ class _Context:
         for execution in sorted(data.executions, key=lambda e: e.started_at):
             if execution.token:
                 self.executions_of[execution.token].append(execution)
+            elif (owner := self.action_at(execution.instance_id, execution.started_at)) is not None:
+                # A loop the sweep's message started (the action addressed by instance id).
+                self.executions_of[owner.token].append(execution)
+        self.spot = {notice[0]: notice for notice in data.spot_notices}
         self.complete_calls = [
             c
             for c in data.calls
@@ -355,11 +398,30 @@ class _Context:
             return None
         if action.ended_at >= self.deadline(action) - TOLERANCE:
             return "deadline"
+        if self.interrupted_by(action.instance_id, action.ended_at):
+            return "interruption"
         if self.agent_lost(action.instance_id, action.ended_at):
             return "agent_lost"
         if self.error_release(action, action.ended_at):
             return "error_release"
         return None
+
+    def interruption_deadline(self, instance_id: str | None) -> datetime | None:
+        """When the deadline policy may act for a Spot instance EC2 interrupts: its stop grace
+        ends at the interruption."""
+        notice = self.spot.get(instance_id or "")
+        if notice is None:
+            return None
+        return notice[2] - timedelta(seconds=self.t.deadline_grace_seconds)
+
+    def interrupted_by(self, instance_id: str | None, when: datetime) -> bool:
+        deadline = self.interruption_deadline(instance_id)
+        return deadline is not None and when >= deadline - TOLERANCE
+
+    def taken_by_ec2(self, instance_id: str | None, when: datetime) -> bool:
+        """EC2 interrupted the (Spot) instance: what went with it is EC2's doing."""
+        notice = self.spot.get(instance_id or "")
+        return notice is not None and when >= notice[2] - TOLERANCE
 
     def timeout_excused(self, action: ActionView) -> bool:
         return self._timeouts.get(action.token, (False, "", ""))[0]
@@ -461,7 +523,21 @@ class _Context:
             self.excused.append(f"{tag}: {action.instance_id}: {why}")
 
     def _runs_for(self, action: ActionView, kinds: tuple[str, ...]) -> list[InvocationView]:
-        return [i for i in self.data.invocations if i.kind in kinds and i.token == action.token]
+        end = action.ended_at or self.data.end
+        return [
+            i
+            for i in self.data.invocations
+            if i.kind in kinds
+            and (
+                i.token == action.token
+                # The sweep's messages and their loops' polls: by instance id, no token.
+                or (
+                    i.token is None
+                    and i.instance_id == action.instance_id
+                    and action.started_at - TOLERANCE <= i.at <= end
+                )
+            )
+        ]
 
     def _why_timed_out(self, action: ActionView) -> tuple[bool, str, str]:
         """(excused, tag, diagnosis) for an action that ended by the hook's timeout."""
@@ -494,6 +570,71 @@ class _Context:
             f"(result: {self._summary(succeeded[-1].result)})",
         )
 
+    def _sweep_missed(
+        self, action: ActionView, runs: list[InvocationView]
+    ) -> tuple[bool, str, str]:
+        """A lifecycle event Auto Scaling never sent, and no first round before the timeout:
+        the sweep's to recover. Excused only on evidence that it could not."""
+        from ecs_drain_hook.timing import sweep_first_heartbeat_bound_seconds
+
+        assert action.ended_at is not None
+        bound = sweep_first_heartbeat_bound_seconds(2)
+        if action.heartbeat_timeout <= bound:
+            return (
+                True,
+                "lifecycle_event_lost_sweep_too_slow",
+                f"event never sent; the hook's {action.heartbeat_timeout} s heartbeat timeout is "
+                f"within the sweep's {bound} s recovery (the construct warns at synth)",
+            )
+        window = (action.started_at, action.ended_at)
+        sweeps = [
+            i
+            for i in self.data.invocations
+            if isinstance(i.event, dict)
+            and i.event.get("source") == "aws.events"
+            and window[0] <= i.at <= window[1]
+        ]
+        evidence = []
+        faulted = [
+            i for i in sweeps if i.error and (injected(i.error) or self.cut_while_faulted(i))
+        ]
+        if faulted:
+            evidence.append(f"{len(faulted)} sweep run(s) failed by injection")
+        failed_rounds = [i for i in runs if i.error and injected(i.error)]
+        if failed_rounds:
+            evidence.append(
+                f"{len(failed_rounds)} first round(s) of its message failed by injection"
+            )
+        refused = [r for r in self.data.rejections if window[0] <= r[0] <= window[1]]
+        if refused:
+            evidence.append(f"{len(refused)} Lambda run(s) refused (injected)")
+        lost = [f for f in self.data.async_failures if window[0] <= f[0] <= window[1]]
+        if lost:
+            evidence.append(f"Lambda gave up on {len(lost)} event(s)")
+        held = [
+            i
+            for i in sweeps
+            if isinstance(i.result, dict) and "intake queue holds" in str(i.result.get("reason"))
+        ]
+        if held and any(window[0] <= f.at <= window[1] for f in self.data.faults):
+            evidence.append(
+                f"{len(held)} sweep(s) held back by intake queue messages while faults hit"
+            )
+        if evidence:
+            return True, "lifecycle_event_lost_sweep_faulted", "; ".join(evidence)
+        sent = [
+            i
+            for i in sweeps
+            if isinstance(i.result, dict) and action.instance_id in (i.result.get("sent") or [])
+        ]
+        return (
+            False,
+            "lifecycle_event_lost_not_recovered",
+            f"event never sent and the sweep did not recover it: {len(sweeps)} sweep run(s) in "
+            f"the wait, {len(sent)} sent it, {len(runs)} first round(s) ran"
+            + (f"; last sweep: {self._summary(sweeps[-1].result)}" if sweeps else ""),
+        )
+
     def cut_while_faulted(self, run: InvocationView) -> bool:
         """A run stopped at the function's timeout while botocore was still retrying a call
         that injected faults kept failing: the faults' doing, not the product's."""
@@ -521,6 +662,8 @@ class _Context:
                 f"the first round failed with the product's own error: {own_errors[0].error}",
             )
         event_id = action.event.get("id")
+        if any(e.get("id") == event_id for e in self.data.dropped_lifecycle_events):
+            return self._sweep_missed(action, runs)
         deliveries = [d for d in self.data.deliveries if d[1].get("id") == event_id]
         if any(e.get("id") == event_id for e in self.data.lost_events):
             return True, "lifecycle_event_lost", "the lifecycle event was lost (injected)"
@@ -741,6 +884,13 @@ class _Context:
                     continue
             for instance in self._written_instances(call.operation, call.params):
                 first = self.by_instance.get(instance or "")
+                notice = self.spot.get(instance or "")
+                if (
+                    notice is not None
+                    and call.operation in SPOT_WRITES
+                    and call.at >= notice[1] - TOLERANCE
+                ):
+                    continue  # DRAINING and the record on EC2's interruption notice
                 if instance is None or not first:
                     out.append(
                         Violation(
@@ -776,10 +926,15 @@ class _Context:
                 allowed = (
                     action is not None
                     and self.t.at_deadline == "stop_tasks"
-                    and removal.at >= self.deadline(action) - TOLERANCE
+                    and (
+                        removal.at >= self.deadline(action) - TOLERANCE
+                        or self.interrupted_by(removal.instance_id, removal.at)
+                    )
                 )
             else:
-                allowed = action is not None and self._loss_allowed(action)
+                allowed = (action is not None and self._loss_allowed(action)) or (
+                    self.taken_by_ec2(removal.instance_id, removal.at)
+                )
             if allowed:
                 continue
             how = "our StopTask" if removal.cause == "stop_task" else "the instance's termination"
@@ -813,6 +968,8 @@ class _Context:
             action = self.action_at(removal.instance_id, removal.at)
             if action is not None and self._loss_allowed(action):
                 continue
+            if self.taken_by_ec2(removal.instance_id, removal.at):
+                continue  # EC2 interrupted the Spot instance, whatever the hooks said
             if action is None:
                 why = "on an instance our hook never held"
             elif action.ended_by == "complete":
@@ -843,8 +1000,9 @@ class _Context:
                 continue  # only_targets reports it
             task = str(call.params.get("task", ""))
             kind = kinds.get(task, "unknown")
-            at_deadline = (
-                self.t.at_deadline == "stop_tasks" and call.at >= self.deadline(action) - TOLERANCE
+            at_deadline = self.t.at_deadline == "stop_tasks" and (
+                call.at >= self.deadline(action) - TOLERANCE
+                or self.interrupted_by(instance, call.at)
             )
             grace_over = (
                 call.at
@@ -960,6 +1118,76 @@ class _Context:
                 tag,
             )
         ]
+
+    # --- spot_draining, retain_kept -----------------------------------------------------------
+
+    def spot_draining(self) -> list[Violation]:
+        out = []
+        if not self.scenario.spot_market.mark_request:
+            return out  # EC2 confirms nothing: the Lambda rightly writes nothing
+        for instance, noticed, _interrupt, warned in self.data.spot_notices:
+            if not warned:
+                continue  # the notice's event was lost (best effort)
+            drained = self.data.draining_at.get(instance)
+            window_end = noticed + timedelta(seconds=SPOT_DRAINING_SECONDS)
+            if drained is not None and drained <= window_end:
+                continue
+            runs = [
+                i
+                for i in self.data.invocations
+                if isinstance(i.event, dict)
+                and i.event.get("source") == "aws.ec2"
+                and i.event.get("detail", {}).get("instance-id") == instance
+            ]
+            result = runs[0].result if runs and isinstance(runs[0].result, dict) else {}
+            if result.get("action") == "ignored":
+                continue  # not registered / not ACTIVE / EC2 silent: nothing to drain
+            faulted = [
+                f for f in self.data.faults if noticed - TOLERANCE <= f.at <= window_end
+            ] or [r for r in self.data.rejections if noticed <= r[0] <= window_end]
+            if faulted or any(i.error and injected(i.error) for i in runs):
+                self.excused.append(f"spot_draining_faulted: {instance}: injected faults")
+                continue
+            since = "never" if drained is None else f"{_seconds(drained - noticed)} s after"
+            out.append(
+                Violation(
+                    "spot_draining",
+                    instance,
+                    noticed,
+                    f"Spot warning at t+{_seconds(noticed - self.data.start)} s, DRAINING {since}"
+                    f" (runs: {[self._summary(r.result) for r in runs]})",
+                )
+            )
+        return out
+
+    def retain_kept(self) -> list[Violation]:
+        out = []
+        if not (self.scenario.retain_policy and self.t.on_drain_failure == "retain"):
+            return out
+        for end in self.data.ends.values():
+            action = self.by_token.get(end.token)
+            if action is None or end.ended_by != "complete" or action.result == "ABANDON":
+                continue
+            holding = [
+                t for t in end.unstopped if t.kind != "daemon" or self.t.daemon_tasks_hold_instance
+            ]
+            rule = self.released_by_rule(action)
+            if not holding or rule in (None, "interruption"):
+                continue
+            terminated = self.data.terminated.get(end.instance_id)
+            if terminated is None or self.taken_by_ec2(end.instance_id, terminated):
+                continue
+            out.append(
+                Violation(
+                    "retain_kept",
+                    end.instance_id,
+                    end.at,
+                    f"released on a failure path ({rule}) with {len(holding)} task(s) holding it, "
+                    f"completed {action.result}: terminated, not retained"
+                    + self._completion_note(action),
+                )
+            )
+        return out
 
     # --- bounded_calls ----------------------------------------------------------------------
 

@@ -155,6 +155,12 @@ class RunData:
     still_waiting: list[str] = field(default_factory=list)  # tokens of actions never ended
     # Lifecycle events the intake queue moved to the dead-letter queue: (time, event, receives).
     intake_dead_letters: list[tuple[datetime, dict[str, Any], int]] = field(default_factory=list)
+    # Lifecycle events Auto Scaling never sent (lost at the source: the sweep's to recover).
+    dropped_lifecycle_events: list[dict[str, Any]] = field(default_factory=list)
+    # Spot interruptions: (instance, notice, interruption, warning event sent).
+    spot_notices: list[tuple[str, datetime, datetime, bool]] = field(default_factory=list)
+    # When each EC2 instance's container instance was first set DRAINING.
+    draining_at: dict[str, datetime] = field(default_factory=dict)
 
     def ours(self) -> list[ActionView]:
         return [a for a in self.actions if a.hook_name == HOOK_NAME]
@@ -302,7 +308,10 @@ class Recorder:
         task_instance: dict[str, str] = {}
         placed: Counter[str] = Counter()
         stopped_at: dict[str, datetime] = {}
+        draining_at: dict[str, datetime] = {}
         for event in sb.sim.events:
+            if event.kind == "instance_draining":
+                draining_at.setdefault(event.details["instance"], event.at)
             if event.kind == "task_placed":
                 task_instance[event.details["task"]] = event.details["instance"]
                 placed[event.details["instance"]] += 1
@@ -348,6 +357,12 @@ class Recorder:
                 (d.at, json.loads(d.body), d.receive_count)
                 for d in (sb.intake.dead_lettered if sb.intake is not None else [])
             ],
+            dropped_lifecycle_events=autoscaling.dropped_events(region=sb.region),
+            spot_notices=[
+                (i.instance_id, i.noticed_at, i.interrupt_at, i.warned)
+                for i in sb.spot.interruptions
+            ],
+            draining_at=draining_at,
         )
 
 

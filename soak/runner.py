@@ -26,10 +26,12 @@ from local_aws.ecs_events import EventDelivery
 from local_aws.ecs_sim import AgentFlapping, EcsOptions, SimEvent
 from local_aws.faults import FaultKind
 from local_aws.sandbox import HANDLER, HOOK_NAME, Sandbox
+from local_aws.spot import NOTICE_SECONDS as SPOT_NOTICE_SECONDS
+from local_aws.spot import SpotOptions
 from soak.deployment import definition_for, tunables_from_env
 from soak.invariants import Violation, check
 from soak.records import LIFECYCLE_DETAIL_TYPE, Recorder, RunData
-from soak.scenario import ScaleInStep, Scenario
+from soak.scenario import ScaleInStep, Scenario, SpotSpec
 
 CLUSTER = "soak"
 ASG = f"{CLUSTER}-asg"
@@ -97,6 +99,8 @@ def run_scenario(
             [s.at for s in scenario.scale_ins]
             + list(scenario.delivery.replays)
             + [scenario.warm_pool.shrink_at or 0.0 if scenario.warm_pool else 0.0]
+            # EC2 takes a Spot instance two minutes after its notice (a timer, not a drain).
+            + [s.at + SPOT_NOTICE_SECONDS + 1 for s in scenario.spot]
         )
         sb.advance(start + timedelta(seconds=last))
         sb.run(max_virtual_seconds=MAX_VIRTUAL_SECONDS)
@@ -183,6 +187,20 @@ def _build(sb: Sandbox, scenario: Scenario, say: Callable[[str], None]) -> None:
             say(f"standalone task not started on {instance}: {error}")
     sb.settle()
     sb.deploy([ASG])
+    if scenario.lifecycle_event_loss:
+        sb.lose_lifecycle_events(scenario.lifecycle_event_loss)
+    if scenario.retain_policy:
+        sb.retain_on_abandon(ASG)
+    market = scenario.spot_market
+    if market.group_termination_after is not None:
+        sb.rebalance_capacity(ASG)  # only a group with Capacity Rebalancing acts before EC2
+    sb.spot.options = SpotOptions(
+        warning_loss_probability=market.warning_loss,
+        mark_request=market.mark_request,
+        group_termination_after_seconds=market.group_termination_after,
+    )
+    for instance in sorted({_spot_instance(sb, scenario, spec) for spec in scenario.spot}):
+        sb.make_spot(instance)
     delivery = scenario.delivery
     sb.bus.duplicate_probability = delivery.eventbridge_duplicate
     sb.runtime.async_duplicate_probability = delivery.lambda_async_duplicate
@@ -204,6 +222,12 @@ def _build(sb: Sandbox, scenario: Scenario, say: Callable[[str], None]) -> None:
         f"built: {scenario.instances} instances, {len(scenario.services)} services, "
         f"{len(scenario.standalone)} standalone tasks; targets {targets}"
     )
+
+
+def _spot_instance(sb: Sandbox, scenario: Scenario, spec: SpotSpec) -> str:
+    targets, others = _targets(sb, scenario)
+    pool = targets if spec.target or not others else others
+    return pool[spec.index % len(pool)]
 
 
 def _targets(sb: Sandbox, scenario: Scenario) -> tuple[list[str], list[str]]:
@@ -243,6 +267,17 @@ def _schedule(sb: Sandbox, scenario: Scenario, say: Callable[[str], None]) -> No
                 sb.terminate(instance, decrement=step.decrement)
 
         sb.timers.call_later(step.at, scale_in, name="scale-in")
+
+    spot_instances = {id(spec): _spot_instance(sb, scenario, spec) for spec in scenario.spot}
+    for spec in scenario.spot:
+
+        def interrupt(instance: str = spot_instances[id(spec)], action: str = spec.action) -> None:
+            if sb.lifecycle_state(instance) is None:
+                return  # already gone: EC2 has nothing to interrupt
+            say(f"{sb.clock.now():%H:%M:%S} Spot interruption notice for {instance} ({action})")
+            sb.interrupt_spot(instance, action)
+
+        sb.timers.call_later(spec.at, interrupt, name="spot interruption")
 
     for outage in scenario.agent_outages:
         pool = targets if outage.target or not others else others

@@ -165,6 +165,28 @@ class WarmPoolSpec:
 
 
 @dataclass(frozen=True)
+class SpotSpec:
+    """A Spot instance EC2 interrupts (local_aws/spot.py)."""
+
+    target: bool  # one the scale-ins remove (else one that stays)
+    index: int
+    at: float  # seconds after t0 of EC2's interruption notice
+    action: str = "terminate"  # or "stop"
+
+
+@dataclass(frozen=True)
+class SpotMarketSpec:
+    """The UNCONFIRMED answers of the Spot model (local_aws.spot.SpotOptions) and the notice's
+    best-effort loss."""
+
+    # None: the group has no Capacity Rebalancing and waits for EC2 (documented); else it has
+    # and starts the termination this long after the notice (UNCONFIRMED).
+    group_termination_after: float | None = 60.0
+    mark_request: bool = True
+    warning_loss: float = 0.0
+
+
+@dataclass(frozen=True)
 class Scenario:
     seed: int
     profile: Profile
@@ -181,6 +203,13 @@ class Scenario:
     warm_pool: WarmPoolSpec | None = None
     other_hooks: tuple[str, ...] = ()  # "ecs_managed_draining", "cdk_drain_hook"
     cdk_drain_seconds: int = 300
+    # Auto Scaling's lifecycle events lost at the source (best effort): the sweep's to find.
+    lifecycle_event_loss: float = 0.0
+    spot: tuple[SpotSpec, ...] = ()
+    spot_market: SpotMarketSpec = field(default_factory=SpotMarketSpec)
+    # The group's instance lifecycle policy retains on TerminateHookAbandon (with
+    # ON_DRAIN_FAILURE=retain in env, a failed drain keeps its host).
+    retain_policy: bool = False
 
     @property
     def removed(self) -> int:
@@ -241,6 +270,9 @@ def generate(seed: int, profile: Profile = "full") -> Scenario:
     if rng.random() < 0.1:
         other_hooks.append("cdk_drain_hook")
 
+    # Drawn after everything above, so the scenarios of earlier seeds keep their other draws.
+    loss, spot, market, retain_policy = _lost_events_spot_retain(rng, env)
+
     return Scenario(
         seed=seed,
         profile=profile,
@@ -257,7 +289,41 @@ def generate(seed: int, profile: Profile = "full") -> Scenario:
         warm_pool=warm_pool,
         other_hooks=tuple(other_hooks),
         cdk_drain_seconds=rng.choice((60, 120, 300, 600)),
+        lifecycle_event_loss=loss,
+        spot=spot,
+        spot_market=market,
+        retain_policy=retain_policy,
     )
+
+
+def _lost_events_spot_retain(
+    rng: random.Random, env: dict[str, str]
+) -> tuple[float, tuple[SpotSpec, ...], SpotMarketSpec, bool]:
+    """Lifecycle events lost at the source, Spot interruptions, ON_DRAIN_FAILURE=retain (with
+    or without the group's retention policy). Changes `env` for retain."""
+    loss = rng.choice((0.2, 0.5, 0.8, 1.0)) if rng.random() < 0.25 else 0.0
+    spot: list[SpotSpec] = []
+    market = SpotMarketSpec()
+    if rng.random() < 0.2:
+        for _ in range(rng.randint(1, 2)):
+            spot.append(
+                SpotSpec(
+                    target=rng.random() < 0.6,
+                    index=rng.randrange(100),
+                    at=round(rng.uniform(0, 900), 3),
+                    action="stop" if rng.random() < 0.2 else "terminate",
+                )
+            )
+        market = SpotMarketSpec(
+            group_termination_after=rng.choice((None, 0.0, 30.0, 60.0, 100.0)),
+            mark_request=rng.random() < 0.9,
+            warning_loss=0.3 if rng.random() < 0.1 else 0.0,
+        )
+    retain_policy = False
+    if rng.random() < 0.2:
+        env["ON_DRAIN_FAILURE"] = "retain"
+        retain_policy = rng.random() < 0.8
+    return loss, tuple(spot), market, retain_policy
 
 
 # --- the parts ----------------------------------------------------------------------------

@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+import infra  # noqa: F401  (quiets jsii's Node banners before any test imports aws-cdk-lib)
+
 # Every botocore client made from here on has its requests checked against the service model
 # as AWS checks them (local_aws.service_model; importing local_aws installs it too): no test
 # session is made before this line.

@@ -14,7 +14,13 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ecs_drain_hook.acknowledgements import acknowledge
-from ecs_drain_hook.alarms import DrainAlarms
+from ecs_drain_hook.alarms import (
+    STUCK_DRAIN_ALARM_ID,
+    DrainAlarms,
+    check_stuck_drain_seconds,
+    stuck_drain_alarm,
+    stuck_drain_default_seconds,
+)
 from ecs_drain_hook.arns import state_machine_arn
 from ecs_drain_hook.dashboard import DrainDashboard
 from ecs_drain_hook.drain_function import DrainFunction
@@ -24,8 +30,16 @@ from ecs_drain_hook.lifecycle_hooks import LifecycleHooks
 from ecs_drain_hook.lifecycle_intake import LifecycleIntake
 from ecs_drain_hook.other_hooks import OtherHooksCheck
 from ecs_drain_hook.powertools import POWERTOOLS_VERSION
+from ecs_drain_hook.retention import apply_retention
 from ecs_drain_hook.runtime.drain_hook.settings import Tunables
-from ecs_drain_hook.timing import INTAKE_CONCURRENCY_RANGE, INTAKE_MAX_CONCURRENCY, HookTiming
+from ecs_drain_hook.timing import (
+    INTAKE_CONCURRENCY_RANGE,
+    INTAKE_MAX_CONCURRENCY,
+    SWEEP_MINUTES_DEFAULT,
+    HookTiming,
+    check_sweep_minutes,
+    sweep_first_heartbeat_bound_seconds,
+)
 
 DEFAULT_HOOK_NAME = "ecs-drain-hook"
 _HOOK_NAME = re.compile(r"^[A-Za-z0-9\-_/]{1,255}$")
@@ -41,6 +55,7 @@ def stack_instance_id() -> str:
 
 
 RESERVED_CONCURRENCY_WARNING_ID = "ecs-drain-hook:reserved-concurrency"
+SWEEP_TOO_SLOW_WARNING_ID = "ecs-drain-hook:sweepAfterHeartbeatTimeout"
 
 
 class EcsDrainHook(Construct):
@@ -71,6 +86,9 @@ class EcsDrainHook(Construct):
         powertools_version: str = POWERTOOLS_VERSION,
         state_machine_name: str | None = None,
         managed_draining: bool | None = None,
+        lost_event_sweep_minutes: int = SWEEP_MINUTES_DEFAULT,
+        set_retention_policy: bool = False,
+        stuck_drain_alarm_seconds: int | None = None,
     ) -> None:
         """
         Args:
@@ -85,6 +103,14 @@ class EcsDrainHook(Construct):
             state_machine_name: a fixed name (default: unique per stack instance).
             managed_draining: for imported groups, whether their capacity provider uses ECS
                 managed draining (True warns); owned groups are inspected instead.
+            lost_event_sweep_minutes: minutes between two sweeps for termination lifecycle
+                actions whose event was lost (1..10).
+            set_retention_policy: give the hooked groups built in this app the instance
+                lifecycle policy that retains on TerminateHookAbandon, so that with
+                `Tunables(on_drain_failure="retain")` a failed drain keeps the host.
+            stuck_drain_alarm_seconds: the age of a drain at which the stuck-drain alarm
+                fires (metric OldestDrainSeconds of the cluster; default: half of
+                `max_drain_seconds`; below `max_drain_seconds`).
         """
         super().__init__(scope, construct_id)
         groups = list(auto_scaling_groups)
@@ -100,7 +126,11 @@ class EcsDrainHook(Construct):
             )
         self.tunables = tunables
         self.hook_name = hook_name
-        self.timing = HookTiming.derive(tunables, heartbeat_timeout_seconds)
+        check_sweep_minutes(lost_event_sweep_minutes)
+        self.lost_event_sweep_minutes = lost_event_sweep_minutes
+        self.timing = HookTiming.derive(
+            tunables, heartbeat_timeout_seconds, sweep_minutes=lost_event_sweep_minutes
+        )
         self.heartbeat_timeout_seconds = self.timing.heartbeat_timeout_seconds
 
         OtherHooksCheck.add_to(
@@ -146,6 +176,7 @@ class EcsDrainHook(Construct):
             reserved_concurrency=reserved_concurrency,
             powertools_layer_arn=powertools_layer_arn,
             powertools_version=powertools_version,
+            hook_name=hook_name,
         )
         self.function = self.drain_function.function
         if reserved_concurrency is not None:
@@ -198,6 +229,7 @@ class EcsDrainHook(Construct):
             dead_letter_queue=self.dead_letter_queue,
             max_concurrency=intake_concurrency,
         )
+        self.drain_function.allow_sweep_intake(self.intake.queue)
         self.rules = DrainEventRules(
             self,
             "Rules",
@@ -208,6 +240,23 @@ class EcsDrainHook(Construct):
             function=self.function,
             intake_queue=self.intake.queue,
             dead_letter_queue=self.dead_letter_queue,
+            sweep_minutes=lost_event_sweep_minutes,
+        )
+        sweep_bound = sweep_first_heartbeat_bound_seconds(lost_event_sweep_minutes)
+        if self.heartbeat_timeout_seconds <= sweep_bound:
+            Annotations.of(self).add_warning_v2(
+                SWEEP_TOO_SLOW_WARNING_ID,
+                f"heartbeat_timeout_seconds={self.heartbeat_timeout_seconds}: an instance whose "
+                f"lifecycle event is lost gets its first heartbeat up to {sweep_bound} s into "
+                f"its wait (the sweep's grace, one sweep every {lost_event_sweep_minutes} min, "
+                "the intake queue's retries): its hook may time out first. Raise "
+                "heartbeat_timeout_seconds or lower lost_event_sweep_minutes.",
+            )
+        self.retention_policy_groups = apply_retention(
+            self,
+            groups,
+            on_drain_failure=tunables.on_drain_failure,
+            set_policy=set_retention_policy,
         )
 
         self.alarms = DrainAlarms(
@@ -217,6 +266,20 @@ class EcsDrainHook(Construct):
             state_machine=self.state_machine,
             dead_letter_queue=self.dead_letter_queue,
             intake_queue=self.intake.queue,
+            topic=alarm_topic,
+        )
+        # A drain lasting this long is stuck: its polls log what holds it.
+        self.stuck_drain_alarm_seconds = (
+            stuck_drain_default_seconds(tunables)
+            if stuck_drain_alarm_seconds is None
+            else stuck_drain_alarm_seconds
+        )
+        check_stuck_drain_seconds(self.stuck_drain_alarm_seconds, tunables)
+        self.alarms.alarms[STUCK_DRAIN_ALARM_ID] = stuck_drain_alarm(
+            self.alarms,
+            cluster_name=cluster.cluster_name,
+            threshold_seconds=self.stuck_drain_alarm_seconds,
+            tunables=tunables,
             topic=alarm_topic,
         )
         self.dashboard = DrainDashboard(

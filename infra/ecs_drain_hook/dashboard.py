@@ -10,14 +10,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from ecs_drain_hook.alarms import PERIOD, drain_metric
+from ecs_drain_hook.console import CONSOLE_HOSTS
 from ecs_drain_hook.runtime.drain_hook import contract
 
-# The console's host per partition (the URL output must work in China and GovCloud too).
-CONSOLE_HOSTS = {
-    "aws": "console.aws.amazon.com",
-    "aws-cn": "console.amazonaws.cn",
-    "aws-us-gov": "console.amazonaws-us-gov.com",
-}
 WIDTH = 12
 HEIGHT = 6
 
@@ -67,6 +62,13 @@ class DrainDashboard(Construct):
                         label="released after a bad loop end"
                     ),
                     drain_metric(contract.METRIC_DRAIN_FAILURES).with_(label="DRAINING refused"),
+                    drain_metric(contract.METRIC_DRAINS_RETAINED).with_(label="failed, retained"),
+                    drain_metric(contract.METRIC_LOST_EVENTS_RECOVERED).with_(
+                        label="lost events recovered"
+                    ),
+                    drain_metric(contract.METRIC_DRAINS_SKIPPED_GROUP_DELETING).with_(
+                        label="skipped: group deleting"
+                    ),
                 ],
                 width=WIDTH,
                 height=HEIGHT,

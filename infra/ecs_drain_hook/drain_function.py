@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, IgnoreMode, RemovalPolicy
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy, Stack
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -33,10 +33,14 @@ from ecs_drain_hook.timing import (
 
 # APIs without resource-level permissions (Service Authorization Reference, EC2 Auto Scaling).
 AUTOSCALING_DESCRIBE_ACTIONS = (
+    "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeAutoScalingInstances",
     "autoscaling:DescribeLifecycleHooks",
     "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeWarmPool",
 )
+# EC2's Describe actions have no resource-level permissions either.
+EC2_DESCRIBE_ACTIONS = ("ec2:DescribeSpotInstanceRequests",)
 
 
 class DrainFunction(Construct):
@@ -58,6 +62,7 @@ class DrainFunction(Construct):
         reserved_concurrency: int | None,
         powertools_layer_arn: str | None,
         powertools_version: str = POWERTOOLS_VERSION,
+        hook_name: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -79,6 +84,11 @@ class DrainFunction(Construct):
             **tunables.environ(),
             "CLUSTER_NAME": cluster.cluster_name,
             "STATE_MACHINE_ARN": state_machine_arn,
+            # The sweep and the Spot notices keep to these groups and this hook.
+            "HOOKED_GROUPS": Stack.of(self).to_json_string(
+                [group.auto_scaling_group_name for group in groups]
+            ),
+            "HOOK_NAME": hook_name,
             "POWERTOOLS_SERVICE_NAME": contract.SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": contract.METRICS_NAMESPACE,
         }
@@ -187,6 +197,17 @@ class DrainFunction(Construct):
                 resources=["*"],
             ),
             iam.PolicyStatement(
+                sid="SpotNotices",
+                actions=list(EC2_DESCRIBE_ACTIONS),
+                resources=["*"],
+            ),
+            # The sweep: which loops run (a loop's name begins with its instance's id).
+            iam.PolicyStatement(
+                sid="ListDrainLoops",
+                actions=["states:ListExecutions"],
+                resources=[state_machine_arn],
+            ),
+            iam.PolicyStatement(
                 sid="StartDrainLoop",
                 actions=["states:StartExecution"],
                 resources=[state_machine_arn],
@@ -233,8 +254,20 @@ class DrainFunction(Construct):
             ),
             (
                 "*",
-                "autoscaling:DescribeAutoScalingInstances/LifecycleHooks/ScalingActivities and "
-                "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions.",
+                "Auto Scaling's Describe* (groups, instances, hooks, activities, warm pool), "
+                "ec2:DescribeSpotInstanceRequests and X-Ray's writes have no resource-level "
+                "permissions.",
             ),
         ):
             acknowledge_wildcard_resource(policy, resource, reason)
+
+    def allow_sweep_intake(self, queue: sqs.IQueue) -> None:
+        """The sweep puts lifecycle messages in the intake queue and reads its backlog."""
+        self.function.add_environment("INTAKE_QUEUE_URL", queue.queue_url)
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="SweepIntake",
+                actions=["sqs:GetQueueAttributes", "sqs:SendMessage"],
+                resources=[queue.queue_arn],
+            )
+        )

@@ -8,7 +8,12 @@
   (a task event carries no attribute of its instance): the Lambda does, from a listing it reads
   at most every few seconds per container, so a busy cluster costs Lambda runs, not ECS calls;
 - loop end: "Step Functions Execution Status Change" of this drain loop ending FAILED, TIMED_OUT
-  or ABORTED, so the Lambda releases what such a loop held.
+  or ABORTED, so the Lambda releases what such a loop held;
+- Spot interruption: "EC2 Spot Instance Interruption Warning" (source aws.ec2), two minutes
+  before EC2 takes a Spot instance. Its detail names only the instance: the Lambda tells a
+  hooked group's instances from the others (Auto Scaling's record), and writes nothing for the
+  others;
+- sweep: a schedule that runs the sweep for lifecycle actions whose event was lost.
 
 Names (sources, detail types, the attribute, the bad ends) come from the runtime's contract module.
 """
@@ -16,6 +21,7 @@ Names (sources, detail types, the attribute, the bad ends) come from the runtime
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_autoscaling as autoscaling
@@ -30,6 +36,9 @@ from ecs_drain_hook.runtime.drain_hook import contract
 from ecs_drain_hook.timing import (
     LIFECYCLE_DELIVERY,
     LOOP_END_DELIVERY,
+    SPOT_DELIVERY,
+    SWEEP_DELIVERY,
+    SWEEP_MINUTES_DEFAULT,
     TASK_STOPPED_DELIVERY,
     Delivery,
 )
@@ -48,6 +57,7 @@ class DrainEventRules(Construct):
         function: lambda_.IFunction,
         intake_queue: sqs.IQueue,
         dead_letter_queue: sqs.IQueue,
+        sweep_minutes: int = SWEEP_MINUTES_DEFAULT,
     ) -> None:
         super().__init__(scope, construct_id)
         self._function = function
@@ -97,6 +107,22 @@ class DrainEventRules(Construct):
             ),
             LOOP_END_DELIVERY,
         )
+        self.spot_rule = self._rule(
+            "SpotInterruptionRule",
+            "ecs-drain-hook: Spot interruption warnings (the Lambda keeps to hooked groups)",
+            events.EventPattern(
+                source=[contract.SPOT_SOURCE], detail_type=[contract.SPOT_DETAIL_TYPE]
+            ),
+            SPOT_DELIVERY,
+        )
+        self.sweep_rule = events.Rule(
+            self,
+            "SweepRule",
+            description="ecs-drain-hook: sweep for termination lifecycle actions whose event "
+            "was lost",
+            schedule=events.Schedule.rate(Duration.minutes(sweep_minutes)),
+        )
+        self.sweep_rule.add_target(self._lambda_target(SWEEP_DELIVERY))
 
     def _rule(
         self,
@@ -108,15 +134,18 @@ class DrainEventRules(Construct):
         queue: sqs.IQueue | None = None,
     ) -> events.Rule:
         rule = events.Rule(self, construct_id, description=description, event_pattern=pattern)
-        retry = {
+        if queue is not None:
+            rule.add_target(targets.SqsQueue(queue, **self._retry(delivery)))
+        else:
+            rule.add_target(self._lambda_target(delivery))
+        return rule
+
+    def _retry(self, delivery: Delivery) -> dict[str, Any]:
+        return {
             "dead_letter_queue": self._dead_letter_queue,
             "retry_attempts": delivery.retry_attempts,
             "max_event_age": Duration.seconds(delivery.max_event_age_seconds),
         }
-        target = (
-            targets.SqsQueue(queue, **retry)
-            if queue is not None
-            else targets.LambdaFunction(self._function, **retry)
-        )
-        rule.add_target(target)
-        return rule
+
+    def _lambda_target(self, delivery: Delivery) -> targets.LambdaFunction:
+        return targets.LambdaFunction(self._function, **self._retry(delivery))

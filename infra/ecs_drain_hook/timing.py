@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ecs_drain_hook.runtime.drain_hook import contract
 from ecs_drain_hook.runtime.drain_hook.settings import (
     HEARTBEAT_TIMEOUT_MAX_SECONDS,
     HEARTBEAT_TIMEOUT_MIN_SECONDS,
@@ -149,8 +150,15 @@ class HookTiming:
         return lifecycle_global_timeout(self.heartbeat_timeout_seconds)
 
     @classmethod
-    def derive(cls, tunables: Tunables, heartbeat_timeout_seconds: int | None = None) -> HookTiming:
-        """Raises SettingsError naming the key when the figures can't hold an instance safely."""
+    def derive(
+        cls,
+        tunables: Tunables,
+        heartbeat_timeout_seconds: int | None = None,
+        *,
+        sweep_minutes: int | None = None,
+    ) -> HookTiming:
+        """Raises SettingsError naming the key when the figures can't hold an instance safely.
+        A derived heartbeat timeout also outlasts the sweep's recovery of a lost event."""
         hold = hold_seconds(tunables)
         if hold > LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS:
             limit = LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS - (hold - tunables.max_drain_seconds)
@@ -164,7 +172,8 @@ class HookTiming:
             # Heartbeats stay at most half this apart (the Lambda at polls, the state machine
             # between them and while polls fail), whatever the poll interval; the default is
             # well above the first heartbeat's worst case.
-            derived = max(DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, low)
+            sweep = sweep_first_heartbeat_bound_seconds(sweep_minutes or SWEEP_MINUTES_DEFAULT)
+            derived = max(DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, low, sweep + 1)
             return cls(hold, min(derived, HEARTBEAT_TIMEOUT_MAX_SECONDS))
         value = heartbeat_timeout_seconds
         if isinstance(value, bool) or not isinstance(value, int):
@@ -182,3 +191,39 @@ class HookTiming:
                 f"the {hold} s hold), got {value}"
             )
         return cls(hold, value)
+
+
+# --- the sweep for lost lifecycle events, and Spot interruption warnings -------------------
+# A scheduled rule runs the sweep (lambda/drain_hook/logic/sweep.py) every few minutes: a construct
+# prop and a context key. A lost event's instance is found once it has waited the sweep's grace,
+# then its lifecycle message takes the intake queue's path.
+SWEEP_MINUTES_DEFAULT = 2
+SWEEP_MINUTES_RANGE = (1, 10)
+# A sweep run that fails is worth little later: the next run comes within minutes anyway.
+SWEEP_DELIVERY = Delivery(retry_attempts=2, max_event_age_seconds=60)
+# A Spot warning is worth something only within its two minutes (EventBridge's least age, 60 s).
+SPOT_DELIVERY = Delivery(retry_attempts=185, max_event_age_seconds=60)
+
+
+def sweep_first_heartbeat_bound_seconds(sweep_minutes: int) -> int:
+    """Latest first heartbeat for an instance whose lifecycle event was lost: its wait reaches
+    the sweep's grace, the next run finds it (one period), that run sends it (one Lambda run),
+    every receive of the intake queue but the last fails, and the last run heartbeats."""
+    return (
+        contract.SWEEP_GRACE_SECONDS
+        + sweep_minutes * 60
+        + LAMBDA_TIMEOUT_SECONDS
+        + (INTAKE_MAX_RECEIVE_COUNT - 1) * INTAKE_VISIBILITY_TIMEOUT_SECONDS
+        + LAMBDA_TIMEOUT_SECONDS
+    )
+
+
+def check_sweep_minutes(sweep_minutes: int) -> None:
+    low, high = SWEEP_MINUTES_RANGE
+    if isinstance(sweep_minutes, bool) or not isinstance(sweep_minutes, int):
+        raise SettingsError(f"lost_event_sweep_minutes must be an integer, got {sweep_minutes!r}")
+    if not low <= sweep_minutes <= high:
+        raise SettingsError(
+            f"lost_event_sweep_minutes must be {low}..{high} (minutes between sweeps for lost "
+            f"lifecycle events), got {sweep_minutes}"
+        )

@@ -80,6 +80,9 @@ class DrainHookStack(Stack):
             # Demo mode disables managed draining itself; attach mode has only the user's word.
             managed_draining=False if config.demo else config.managed_draining,
             powertools_layer_arn=config.powertools_layer_arn,
+            lost_event_sweep_minutes=config.lost_event_sweep_minutes,
+            set_retention_policy=config.set_retention_policy,
+            stuck_drain_alarm_seconds=config.stuck_drain_alarm_seconds,
         )
         self._outputs()
 

@@ -22,6 +22,21 @@ STATES_SOURCE = "aws.states"
 EXECUTION_STATUS_DETAIL_TYPE = "Step Functions Execution Status Change"
 # Loop ends that leave a lifecycle action to release (execution status change event statuses).
 LOOP_BAD_ENDS = ("FAILED", "TIMED_OUT", "ABORTED")
+# Spot interruption notices (EC2 user guide, "Spot Instance interruption notices"): two minutes
+# before EC2 stops or terminates the instance, whatever its lifecycle hooks say.
+SPOT_SOURCE = "aws.ec2"
+SPOT_DETAIL_TYPE = "EC2 Spot Instance Interruption Warning"
+SPOT_NOTICE_SECONDS = 120
+# A scheduled rule's event (EventBridge user guide, "Creating a rule that runs on a schedule"):
+# what wakes the sweep for lost lifecycle events.
+SCHEDULE_SOURCE = "aws.events"
+SCHEDULE_DETAIL_TYPE = "Scheduled Event"
+# The source the sweep gives the lifecycle messages it puts in the intake queue (the detail-type
+# stays the lifecycle event's): never Auto Scaling's own, so logs and metrics tell them apart.
+SWEEP_SOURCE = "ecs-drain-hook.sweep"
+# The sweep leaves an instance to its own event until it has waited this long: an event reaches
+# the intake queue within seconds, and SQS's counts of a queue may lag a minute behind.
+SWEEP_GRACE_SECONDS = 120
 
 # ECS custom attribute on a container instance while we drain it (PutAttributes). It is AWS's
 # record of our drain (start of the hold and the loop that owns it): a state passed back is
@@ -46,7 +61,18 @@ METRIC_OTHER_TERMINATION_HOOKS = "OtherTerminationHooks"
 METRIC_TASKS_REMAINING = "TasksRemaining"
 METRIC_TASKS_STOPPED = "TasksStopped"
 METRIC_DRAIN_SECONDS = "DrainSeconds"
+# A lifecycle action whose event never came (or came after the sweep) drained all the same.
+METRIC_LOST_EVENTS_RECOVERED = "LostEventsRecovered"
+# A lifecycle action of a group being deleted, completed at once without a drain.
+METRIC_DRAINS_SKIPPED_GROUP_DELETING = "DrainsSkippedGroupDeleting"
+# A failed drain (deadline, agent lost, loop end) completed with ABANDON: the host is retained.
+METRIC_DRAINS_RETAINED = "DrainsRetained"
 METRIC_RELEASE_LATENCY = "ReleaseLatencySeconds"  # last task STOPPED -> completion, when known
+# How old a drain still under way is (seconds since the hold began), from each round that keeps
+# it waiting, with the cluster as a dimension beside the service: an alarm on its Maximum finds
+# the drain that is stuck.
+METRIC_OLDEST_DRAIN_SECONDS = "OldestDrainSeconds"
+CLUSTER_DIMENSION = "cluster"
 # Metrics an alarm watches: any datapoint >= 1 in 5 minutes is worth a look.
 ALARMED_METRICS = (
     METRIC_DRAINS_FORCED,
@@ -54,6 +80,7 @@ ALARMED_METRICS = (
     METRIC_LOOP_END_RELEASES,
     METRIC_CLUSTER_NOT_FOUND,
     METRIC_TIMED_OUT_BEFORE_DRAIN,
+    METRIC_DRAINS_RETAINED,
 )
 
 # The ASL file's substitutions: the drain function's ARN, and the ARN of each service integration

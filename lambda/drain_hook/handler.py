@@ -19,6 +19,8 @@ from drain_hook.models.requests import (
     LoopEndedRequest,
     PollRequest,
     Request,
+    SpotWarningRequest,
+    SweepRequest,
     TaskStoppedRequest,
     is_queue_batch,
     parse_queued,
@@ -96,6 +98,16 @@ def _handle(request: Request) -> dict[str, Any]:
 
             logger.append_keys(source="loop-end", execution=request.name)
             return loop_release.on_loop_ended(request, current, now)
+        if isinstance(request, SweepRequest):
+            from drain_hook.logic import sweep
+
+            logger.append_keys(source="sweep")
+            return sweep.on_sweep(request, current, now)
+        if isinstance(request, SpotWarningRequest):
+            from drain_hook.logic import spot
+
+            logger.append_keys(source="spot-warning", instance_id=request.instance_id)
+            return spot.on_spot_warning(request, current, now)
         from drain_hook.logic import drain_flow
 
         if isinstance(request, PollRequest):

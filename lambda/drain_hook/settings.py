@@ -9,6 +9,7 @@ which is too): the construct imports this module without the Lambda's dependenci
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -35,6 +36,8 @@ ERROR_RETRY_SECONDS = 60
 ERROR_RELEASE_SECONDS_MAX = FAILED_POLLS_COUNTED_MAX * ERROR_RETRY_SECONDS
 _STATE_MACHINE_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[\w-]+$")
 _CLUSTER = re.compile(r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/)?[A-Za-z0-9_-]{1,255}$")
+_HOOK_NAME = re.compile(r"^[A-Za-z0-9\-_/]{1,255}$")  # PutLifecycleHook's LifecycleHookName
+_QUEUE_URL = re.compile(r"^https://\S+/\d{12}/[\w-]{1,80}$")
 
 
 def lifecycle_global_timeout(heartbeat_timeout_seconds: int) -> int:
@@ -98,6 +101,13 @@ class Tunables:
         True,
         "whether daemon-service tasks (stopped last by ECS) hold the instance like any task",
     )
+    release_when: Literal["drained", "services_steady"] = _setting(
+        "RELEASE_WHEN",
+        "drained",
+        "release an empty instance at once, or only once every service that had tasks on it "
+        "when the drain began runs its desired count (or the deadline comes)",
+        choices=("drained", "services_steady"),
+    )
     at_deadline: Literal["stop_tasks", "continue"] = _setting(
         "AT_DEADLINE",
         "stop_tasks",
@@ -110,6 +120,18 @@ class Tunables:
         "with AT_DEADLINE=stop_tasks: time between stopping tasks and completing",
         low=0,
         high=3600,
+    )
+    # The failure releases (the deadline, a lost agent, a loop that ended badly) and what they
+    # end the lifecycle action with. ABANDON retains the host only where the group's instance
+    # lifecycle policy says so; elsewhere it would terminate it like CONTINUE (and end every
+    # other termination hook's action too), so the Lambda checks the policy first.
+    on_drain_failure: Literal["terminate", "retain"] = _setting(
+        "ON_DRAIN_FAILURE",
+        "terminate",
+        "when a drain fails (deadline, agent lost, loop end): complete with CONTINUE, or with "
+        "ABANDON where the group retains instances on TerminateHookAbandon (the host stays, "
+        "Retained, tasks and all)",
+        choices=("terminate", "retain"),
     )
     agent_disconnected_grace_seconds: int = _setting(
         "AGENT_DISCONNECTED_GRACE_SECONDS",
@@ -220,9 +242,15 @@ class Settings(Tunables):
 
     cluster_name: str | None = field(default=None, metadata={"wiring": "CLUSTER_NAME"})
     state_machine_arn: str = field(default="", metadata={"wiring": "STATE_MACHINE_ARN"})
+    # What the sweep and the Spot notices need: the hooked groups (a JSON list of names), our
+    # hook's name on them, and the intake queue the sweep puts lifecycle messages in.
+    hooked_groups: str = field(default="", metadata={"wiring": "HOOKED_GROUPS"})
+    hook_name: str = field(default="", metadata={"wiring": "HOOK_NAME"})
+    intake_queue_url: str = field(default="", metadata={"wiring": "INTAKE_QUEUE_URL"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self._check_wiring()
         if not _STATE_MACHINE_ARN.match(self.state_machine_arn):
             raise SettingsError(
                 "STATE_MACHINE_ARN must be a Step Functions state machine ARN "
@@ -233,6 +261,25 @@ class Settings(Tunables):
             raise SettingsError(
                 f"CLUSTER_NAME must be an ECS cluster name or ARN, got {self.cluster_name!r}"
             )
+
+    def _check_wiring(self) -> None:
+        groups = _group_names(self.hooked_groups)
+        if groups is None:
+            raise SettingsError(
+                "HOOKED_GROUPS must be a JSON list of Auto Scaling group names (1 to 255 "
+                f"characters each), got {self.hooked_groups!r}"
+            )
+        if self.hook_name and not _HOOK_NAME.match(self.hook_name):
+            raise SettingsError(f"HOOK_NAME must be a lifecycle hook name, got {self.hook_name!r}")
+        if self.intake_queue_url and not _QUEUE_URL.match(self.intake_queue_url):
+            raise SettingsError(
+                f"INTAKE_QUEUE_URL must be an SQS queue URL, got {self.intake_queue_url!r}"
+            )
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The hooked groups' names (HOOKED_GROUPS); empty when the deployment gives none."""
+        return _group_names(self.hooked_groups) or ()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -245,6 +292,21 @@ class Settings(Tunables):
                 continue
             values[spec.name] = raw if spec.metadata.get("wiring") else _parse(spec, raw)
         return cls(**values)
+
+
+def _group_names(text: str) -> tuple[str, ...] | None:
+    """HOOKED_GROUPS parsed; None when it is not a JSON list of group names."""
+    if not text:
+        return ()
+    try:
+        names = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(names, list) or not all(
+        isinstance(n, str) and 1 <= len(n) <= 255 for n in names
+    ):
+        return None
+    return tuple(names)
 
 
 def _label(spec: Any) -> str:

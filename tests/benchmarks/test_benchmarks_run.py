@@ -10,11 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from infra import QUIET_NODE
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(*args: str) -> str:
-    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "18,19,20,21"}
+    env = {**QUIET_NODE, **os.environ}
     out = subprocess.run(
         [sys.executable, "-m", *args],
         cwd=ROOT,
@@ -69,3 +71,24 @@ def test_burst_prints_its_report() -> None:
     (row,) = [row for row in lines if row[:2] == ["6", "2"]]
     assert row[2:4] == ["2/2", "0"]  # every action completed, no task lost
     assert "every action completed, no task lost: yes" in text
+
+
+def test_refresh_prints_the_below_desired_task_minutes_with_and_without_the_budget() -> None:
+    text = _run("benchmarks.refresh", "--quick")
+    assert "instance refresh of 6 instances" in text
+    rows = {
+        line.split(" / ")[0]: line.split()
+        for line in text.splitlines()
+        if line.startswith(("drained /", "services_steady /"))
+    }
+    assert set(rows) == {"drained", "services_steady"}
+    for row in rows.values():
+        assert row[-2:] == ["yes", "0"]  # every old instance released by the drain, none lost
+    assert "tasks below desired, the most in each minute" in text
+
+
+def test_cli_start_prints_its_table() -> None:
+    text = _run("benchmarks.cli_start", "--runs", "1")
+    rows = {line[:16].strip(): line.split() for line in text.splitlines() if "ms" not in line}
+    assert {"python -c pass", "--help", "import boto3", "status (empty)"} <= set(rows)
+    assert "status answered: no drain under way in c1" in text

@@ -119,6 +119,19 @@ def _status_event(held: Held, **detail: Any) -> dict[str, Any]:
     )
 
 
+def _spot(held: Held, **detail: Any) -> dict[str, Any]:
+    body = {"instance-id": held.instance_id, "instance-action": "terminate", **detail}
+    return eventbridge(
+        body, source=contract.SPOT_SOURCE, **{"detail-type": contract.SPOT_DETAIL_TYPE}
+    )
+
+
+def _sweep_message(held: Held) -> dict[str, Any]:
+    """The sweep's lifecycle message for the held instance: by instance id, no token."""
+    event = _detail(held, LifecycleActionToken=None)
+    return _queued({**event, "source": contract.SWEEP_SOURCE})
+
+
 def _sns(message: Any) -> dict[str, Any]:
     text = message if isinstance(message, str) else json.dumps(message)
     record = {
@@ -317,6 +330,20 @@ CASES = [
          "answered ignored",
          lambda h: _status_event(h, stateMachineArn=STATE_MACHINE_ARN + "-other"), raises=None,
          action="ignored"),
+    # --- Spot interruption warnings and the sweep's messages -------------------------------
+    Case("Spot warning instance id", 'a Spot warning with instance-id "web-1"',
+         "rejected: expected i-...", lambda h: _spot(h, **{"instance-id": "web-1"}),
+         match="instance-id"),
+    Case("Spot warning action", 'a Spot warning with instance-action "reboot"',
+         "rejected: terminate, stop or hibernate",
+         lambda h: _spot(h, **{"instance-action": "reboot"}), match="instance-action"),
+    Case("Spot warning of a group not hooked", "a Spot warning for the held instance, its group "
+         "not in HOOKED_GROUPS", "answered ignored: not an instance we hook; EC2 not even asked",
+         lambda h: _spot(h), raises=None, action="ignored"),
+    Case("sweep message for a drain under way", "the sweep's message (by instance id, no token) "
+         "for the held instance", "answered duplicate: its loop runs; only the heartbeat any "
+         "first round records", _sweep_message, raises=None, action="duplicate",
+         tried_heartbeat=True),
 ]  # fmt: skip
 
 
@@ -360,7 +387,8 @@ def render_table() -> str:
         "Every input below was sent to the real handler on an instance that really waits in",
         "`Terminating:Wait` with tasks on it, after its drain started. None of them wrote",
         "anything to AWS (the made-up token and the missing cluster only tried the heartbeat that",
-        "proves a token, which Auto Scaling refused). Each row is a test:",
+        "proves a token, which Auto Scaling refused; the sweep's message recorded the heartbeat",
+        "every first round records). Each row is a test:",
         "`tests/drain_lambda/test_bad_inputs.py`; this page is rendered from it",
         "(`python -m tests.drain_lambda.test_bad_inputs > docs/bad-inputs.md`).",
         "",

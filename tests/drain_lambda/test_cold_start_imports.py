@@ -14,10 +14,11 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("pydantic", "aws_lambda_powertools.utilities.parser", "drain_hook.logic.decision")
 
 
-def _loaded_after(*modules: str) -> set[str]:
+def _loaded_after(*modules: str, run: str = "") -> set[str]:
     code = (
         "import json, sys\n"
         + "".join(f"import {m}\n" for m in modules)
+        + run
         + "print(json.dumps(sorted(sys.modules)))"
     )
     env = {
@@ -41,3 +42,23 @@ def test_the_handler_and_the_task_event_path_load_no_pydantic() -> None:
 def test_a_lifecycle_event_or_poll_loads_them_on_first_use() -> None:
     loaded = _loaded_after("drain_hook.handler", "drain_hook.logic.drain_flow")
     assert {"pydantic", "drain_hook.logic.decision"} <= loaded
+
+
+def test_the_sweep_and_spot_warnings_load_no_pydantic_either() -> None:
+    """Both come all day (a schedule every few minutes, every Spot notice of the account): they
+    are parsed by hand, and their logic needs no drain state."""
+    scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    spot = {
+        "source": "aws.ec2",
+        "detail-type": "EC2 Spot Instance Interruption Warning",
+        "detail": {"instance-id": "i-0123456789abcdef0", "instance-action": "terminate"},
+    }
+    parsed = (
+        "from drain_hook.models.requests import parse_request\n"
+        f"assert type(parse_request({scheduled!r})).__name__ == 'SweepRequest'\n"
+        f"assert type(parse_request({spot!r})).__name__ == 'SpotWarningRequest'\n"
+    )
+    loaded = _loaded_after(
+        "drain_hook.handler", "drain_hook.logic.sweep", "drain_hook.logic.spot", run=parsed
+    )
+    assert not [m for m in loaded if m.startswith(HEAVY)]

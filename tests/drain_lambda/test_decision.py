@@ -511,3 +511,89 @@ class TestHistoryCount:
             state = plan.state.model_copy(update={"done": False, "action": "draining"})
             now += timedelta(seconds=state.wait_seconds)
         assert min(polls[1:]) >= history.HISTORY_BUDGET // 2 // history.ROUND_EVENTS_MAX - 1
+
+
+# --- RELEASE_WHEN=services_steady: an empty instance waits for the services it had ----------
+
+from drain_hook.models.observations import ServiceView  # noqa: E402
+
+service_views = st.builds(
+    ServiceView,
+    name=st.sampled_from(["web", "api", "worker"]),
+    status=st.sampled_from(["ACTIVE", "ACTIVE", "ACTIVE", "DRAINING", "MISSING"]),
+    strategy=st.sampled_from(["REPLICA", "REPLICA", "DAEMON"]),
+    running=st.integers(0, 6),
+    desired=st.integers(0, 6),
+)
+
+
+def _steady(**overrides) -> Settings:
+    return make_settings(release_when="services_steady", **overrides)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    views=st.lists(service_views, max_size=3, unique_by=lambda v: v.name),
+    started=st.lists(st.sampled_from(["web", "api", "worker"]), max_size=3, unique=True),
+    elapsed=st.integers(0, 2 * 3600 - 1),
+    first=st.booleans(),
+)
+def test_services_steady_never_releases_while_a_service_it_had_is_short(
+    views, started, elapsed, first
+):
+    now = T0 + timedelta(seconds=elapsed)
+    state = make_state(release_services=started, last_heartbeat_at=max(T0, now))
+    if first:
+        state = state.model_copy(update={"execution_name": None})
+    observed = Observation(
+        held=True, instance=instance(), tasks=(), services={v.name: v for v in views}
+    )
+    plan = decide(state, observed, now, _steady())
+    by_name = {v.name: v for v in views}
+    short = [
+        name
+        for name in started
+        if name not in by_name or by_name[name].short  # a service not read counts as short
+    ]
+    if short:
+        assert not plan.complete_lifecycle and not plan.state.done
+        assert plan.state.action == "draining"
+        assert "services_steady" in plan.state.reason
+        assert plan.state.wait_seconds <= _steady().poll_interval_first_seconds
+    else:
+        assert plan.state.action == "completed" and plan.complete_lifecycle
+        # Which services had tasks here is checked against AWS before the release.
+        assert "release_services" in plan.rests_on
+
+
+def test_services_steady_releases_at_the_deadline_whatever_the_services() -> None:
+    deadline = T0 + timedelta(hours=2)
+    state = make_state(release_services=["web"])
+    short = {"web": ServiceView(name="web", status="ACTIVE", running=1, desired=4)}
+    observed = Observation(held=True, instance=instance(), services=short)
+    plan = decide(state, observed, deadline, _steady())
+    assert plan.complete_lifecycle and plan.state.action == "completed"
+    assert "deadline came before web 1/4" in plan.state.reason
+    assert "release_services" not in plan.rests_on
+
+
+def test_drained_releases_an_empty_instance_whatever_the_services() -> None:
+    state = make_state(release_services=["web"])
+    short = {"web": ServiceView(name="web", status="ACTIVE", running=1, desired=4)}
+    observed = Observation(held=True, instance=instance(), services=short)
+    plan = decide(state, observed, T0 + timedelta(minutes=5), make_settings())
+    assert plan.complete_lifecycle and plan.rests_on == ()
+
+
+def test_services_steady_still_waits_for_tasks_first() -> None:
+    task = TaskView(arn="t", kind="service", last_status="RUNNING", desired_status="RUNNING")
+    steady = {"web": ServiceView(name="web", status="ACTIVE", running=4, desired=4)}
+    observed = Observation(held=True, instance=instance(), tasks=(task,), services=steady)
+    plan = decide(make_state(release_services=["web"]), observed, T0, _steady())
+    assert not plan.complete_lifecycle and "1 unstopped task(s)" in plan.state.reason
+
+
+@given(polls=st.integers(0, 40))
+def test_services_steady_waits_at_most_the_first_interval(polls) -> None:
+    assert backoff_seconds(polls, _steady()) <= _steady().poll_interval_first_seconds
+    assert backoff_seconds(polls, make_settings()) <= make_settings().poll_interval_max_seconds

@@ -100,8 +100,9 @@ def test_a_lifecycle_event_failing_every_receive_goes_to_the_dead_letter_queue(
         for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     ]
     # The lifecycle event itself, and Lambda's records of the task-stopped events it failed on
-    # (the instance's tasks stopped when it terminated; the function was broken for them too).
+    # (the instance's tasks stopped when it terminated; the function was broken for them too)
+    # and of the sweep's scheduled runs (broken too, so the sweep could not recover the drain).
     [event] = [b for b in bodies if "requestPayload" not in b]
     assert event["detail"]["LifecycleActionToken"] == action.token
     others = [b["requestPayload"]["detail-type"] for b in bodies if "requestPayload" in b]
-    assert set(others) <= {"ECS Task State Change"}
+    assert set(others) <= {"ECS Task State Change", "Scheduled Event"}

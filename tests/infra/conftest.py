@@ -8,16 +8,12 @@ fixtures they use, or explicitly), so `make test-fast` can leave them out.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,19,20,21")
-os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = "prod-cluster"

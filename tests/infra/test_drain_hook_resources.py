@@ -75,6 +75,10 @@ def rendered(synth: Synth, value: Any) -> Any:
         (cluster_id, _) = synth.one("AWS::ECS::Cluster")
         refs[cluster_id] = "demo-cluster"
         refs[f"{cluster_id}.Arn"] = "arn:aws:ecs:eu-west-1:111122223333:cluster/demo-cluster"
+        (group_id, _) = synth.one("AWS::AutoScaling::AutoScalingGroup")
+        refs[group_id] = "demo-asg"
+    (intake_id, _) = synth.one("AWS::SQS::Queue", INTAKE_QUEUE)
+    refs[intake_id] = f"https://sqs.eu-west-1.amazonaws.com/111122223333/{intake_id}"
     return evaluate(value, refs, synth.template.get("Mappings"))
 
 
@@ -317,7 +321,8 @@ def test_dead_letter_queue_is_encrypted_and_ssl_only(synth: Synth) -> None:
     ]
     allows = [s for s in statements if s["Effect"] == "Allow"]
     rule_ids = sorted(synth.resources("AWS::Events::Rule"))
-    assert len(allows) == len(rule_ids) == 3
+    # Every rule: lifecycle, task stopped, loop end, Spot interruption, the sweep's schedule.
+    assert len(allows) == len(rule_ids) == 5
     for allow in allows:
         assert allow["Principal"] == {"Service": "events.amazonaws.com"}
         assert allow["Action"] == "sqs:SendMessage"
@@ -394,7 +399,13 @@ def test_function_environment(synth: Synth) -> None:
     )
     assert env["POWERTOOLS_SERVICE_NAME"] == contract.SERVICE_NAME
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == contract.METRICS_NAMESPACE
-    wiring = {"CLUSTER_NAME", "STATE_MACHINE_ARN"}
+    # The sweep and the Spot notices: the hooked groups, our hook, the intake queue.
+    groups = GROUPS if synth.stack_name == "EcsDrainHook" else ["demo-asg"]
+    assert json.loads(rendered(synth, env["HOOKED_GROUPS"])) == list(groups)
+    assert env["HOOK_NAME"] == "ecs-drain-hook"
+    (intake_id, _) = synth.one("AWS::SQS::Queue", INTAKE_QUEUE)
+    assert env["INTAKE_QUEUE_URL"] == {"Ref": intake_id}
+    wiring = {"CLUSTER_NAME", "STATE_MACHINE_ARN", "HOOKED_GROUPS", "HOOK_NAME", "INTAKE_QUEUE_URL"}
     powertools = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
     tunables = {k: v for k, v in env.items() if k not in wiring | powertools}
     assert tunables == tunables_for(synth).environ()
@@ -413,6 +424,7 @@ def test_function_env_is_what_the_lambda_reads(synth: Synth) -> None:
     settings = Settings.from_environ(env)
     assert settings.max_drain_seconds == tunables_for(synth).max_drain_seconds
     assert settings.state_machine_arn.endswith(state_machine_name(synth))
+    assert settings.groups and settings.hook_name and settings.intake_queue_url
 
 
 def test_reserved_concurrency_only_when_asked(attach: Synth, demo: Synth) -> None:
@@ -546,8 +558,12 @@ def test_alarm(synth: Synth, name: str, namespace: str, metric: str) -> None:
         assert "AlarmActions" not in alarm
 
 
+# Alarms with tests of their own (tests/infra/test_stuck_drain_alarm.py).
+OTHER_ALARMS = ("StuckDrain",)
+
+
 def test_every_alarm_is_listed(synth: Synth) -> None:
-    assert len(_alarms(synth)) == len(ALARMS)
+    assert len(_alarms(synth)) == len(ALARMS) + len(OTHER_ALARMS)
     assert contract.METRIC_LOOP_END_RELEASES in contract.ALARMED_METRICS
 
 
@@ -605,8 +621,8 @@ def test_template_assertions_api(attach: Synth) -> None:
     template.resource_count_is("AWS::AutoScaling::LifecycleHook", 2)
     template.resource_count_is("AWS::Lambda::Function", 1)
     template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
-    template.resource_count_is("AWS::Events::Rule", 3)
-    template.resource_count_is("AWS::CloudWatch::Alarm", len(ALARMS))
+    template.resource_count_is("AWS::Events::Rule", 5)
+    template.resource_count_is("AWS::CloudWatch::Alarm", len(ALARMS) + len(OTHER_ALARMS))
     template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
     template.has_resource_properties(
         "AWS::AutoScaling::LifecycleHook",

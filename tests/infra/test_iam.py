@@ -110,12 +110,16 @@ def test_lambda_role_statements(synth: Synth) -> None:
         ),
         "AutoScalingDescribe": (
             [
+                "autoscaling:DescribeAutoScalingGroups",
                 "autoscaling:DescribeAutoScalingInstances",
                 "autoscaling:DescribeLifecycleHooks",
                 "autoscaling:DescribeScalingActivities",
+                "autoscaling:DescribeWarmPool",
             ],
             ["*"],
         ),
+        # EC2's record of a Spot interruption (DescribeSpotInstanceRequests).
+        "SpotNotices": (["ec2:DescribeSpotInstanceRequests"], ["*"]),
     }
     for sid, (actions, resources) in expected.items():
         statement = statements.pop(sid)
@@ -128,6 +132,7 @@ def test_lambda_role_statements(synth: Synth) -> None:
     for sid, action, resource in (
         ("StartDrainLoop", "states:StartExecution", f"stateMachine:{sm}"),
         ("DescribeDrainLoop", "states:DescribeExecution", f"execution:{sm}:*"),
+        ("ListDrainLoops", "states:ListExecutions", f"stateMachine:{sm}"),
     ):
         statement = statements.pop(sid)
         assert _actions(statement) == [action]
@@ -151,6 +156,11 @@ def test_lambda_role_statements(synth: Synth) -> None:
         "sqs:ReceiveMessage"
     )
     assert _resources(intake) == [{"Fn::GetAtt": [intake_id, "Arn"]}]
+    # The sweep sends lifecycle messages to it and reads its backlog: nothing else.
+    sweep = statements.pop("SweepIntake")
+    assert _actions(sweep) == ["sqs:GetQueueAttributes", "sqs:SendMessage"]
+    assert _resources(sweep) == [{"Fn::GetAtt": [intake_id, "Arn"]}]
+    assert "Condition" not in sweep
     assert statements == {}, f"unexpected statements: {statements}"
 
 
@@ -165,9 +175,12 @@ def test_no_wildcard_actions(synth: Synth) -> None:
 
 def test_wildcard_resources_only_for_apis_without_resource_arns(synth: Synth) -> None:
     allowed = {
+        "autoscaling:DescribeAutoScalingGroups",
         "autoscaling:DescribeAutoScalingInstances",
         "autoscaling:DescribeLifecycleHooks",
         "autoscaling:DescribeScalingActivities",
+        "autoscaling:DescribeWarmPool",
+        "ec2:DescribeSpotInstanceRequests",
         "xray:PutTelemetryRecords",
         "xray:PutTraceSegments",
         "xray:GetSamplingRules",

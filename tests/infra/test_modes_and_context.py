@@ -106,8 +106,10 @@ def test_every_tunable_is_settable_by_context() -> None:
         "standalone_tasks": "stop",
         "standalone_grace_seconds": "120",
         "daemon_tasks_hold_instance": "false",
+        "release_when": "services_steady",
         "at_deadline": "continue",
         "deadline_stop_grace_seconds": "30",
+        "on_drain_failure": "retain",
         "agent_disconnected_grace_seconds": "300",
         "error_release_seconds": "1200",
         "polls_per_execution": "500",
@@ -124,6 +126,8 @@ def test_every_tunable_is_settable_by_context() -> None:
     assert env["TRACING_ENABLED"] == "true"
     assert env["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
     assert env["AGENT_DISCONNECTED_GRACE_SECONDS"] == "300"
+    assert env["RELEASE_WHEN"] == "services_steady"
+    assert env["ON_DRAIN_FAILURE"] == "retain"
     assert cfg.timing.heartbeat_timeout_seconds == 900
 
 

@@ -40,6 +40,7 @@ CONTEXT = {
 LIFECYCLE = contract.LIFECYCLE_DETAIL_TYPE
 TASK = contract.TASK_DETAIL_TYPE
 LOOP_END = contract.EXECUTION_STATUS_DETAIL_TYPE
+SPOT = contract.SPOT_DETAIL_TYPE
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +84,8 @@ def rules_matching(stack: Synth, event: dict[str, Any]) -> set[str]:
     """The detail-type each matching rule is written for (one rule per detail-type)."""
     matched = set()
     for logical_id, rule in stack.resources("AWS::Events::Rule").items():
+        if "EventPattern" not in rule["Properties"]:
+            continue  # the sweep's schedule: no event matches it
         pattern = evaluate(rule["Properties"]["EventPattern"], refs_for(stack, event))
         by_moto = EventPattern.load(json.dumps(pattern)).matches_event(event)
         assert by_moto == pattern_matches(pattern, event), (
@@ -95,11 +98,20 @@ def rules_matching(stack: Synth, event: dict[str, Any]) -> set[str]:
 
 
 def test_one_rule_per_event_the_lambda_takes(stack: Synth) -> None:
+    rules = stack.resources("AWS::Events::Rule").values()
     detail_types = [
         rule["Properties"]["EventPattern"]["detail-type"]
-        for rule in stack.resources("AWS::Events::Rule").values()
+        for rule in rules
+        if "EventPattern" in rule["Properties"]
     ]
-    assert sorted(detail_types) == sorted([[LIFECYCLE], [TASK], [LOOP_END]])
+    assert sorted(detail_types) == sorted([[LIFECYCLE], [TASK], [LOOP_END], [SPOT]])
+    # And one schedule: the sweep for lost lifecycle events.
+    schedules = [
+        r["Properties"]["ScheduleExpression"]
+        for r in rules
+        if "EventPattern" not in r["Properties"]
+    ]
+    assert schedules == ["rate(2 minutes)"]
 
 
 # (sample, the rules that must match it: by their detail-type). Samples used as published.
@@ -109,6 +121,8 @@ VERBATIM = [
     ("ecs-container-instance-state-change.json", set()),
     # A Fargate task, RUNNING, in the stack's cluster.
     ("ecs-task-state-change.json", set()),
+    # Any Spot instance's: the Lambda tells the hooked groups' instances apart.
+    ("ec2-spot-instance-interruption-warning.json", {SPOT}),
 ]
 # Samples adapted from a published one (events/README.md says how).
 ADAPTED = [("ecs-task-state-change-stopped-ec2.json", {TASK})]

@@ -187,7 +187,10 @@ def test_every_rule_targeting_the_drain_function_is_read() -> None:
         "InstanceRule",
         "drain-loop-ended-badly",
         "ExecutionRuleByRef",
+        "Schedule",
     }
+    # A scheduled rule is read with its expression and no pattern (the sandbox's bus runs it).
+    assert rules["Schedule"].schedule == "rate(5 minutes)" and rules["Schedule"].pattern == {}
     lifecycle = rules["LifecycleRule"]
     assert lifecycle.is_lifecycle and d.rule_pattern == lifecycle.pattern
     assert lifecycle.pattern["detail"]["AutoScalingGroupName"] == ["my-asg"]
@@ -255,7 +258,9 @@ def test_deploy_creates_every_rule_with_its_retry_policy_and_dlq(deployed: Sandb
         "InstanceRule",
         "drain-loop-ended-badly",
         "ExecutionRuleByRef",
+        "Schedule",
     }
+    assert names["Schedule"]["ScheduleExpression"] == "rate(5 minutes)"
     assert names["ExecutionRuleByRef"]["State"] == "DISABLED"
     [target] = events.list_targets_by_rule(Rule="LifecycleRule")["Targets"]
     assert target["Arn"] == deployed.function_arn

@@ -20,6 +20,7 @@ DOC = REPO / "docs" / "aws-contract.md"
 SERVICES = (
     "ECS",
     "EC2 Auto Scaling",
+    "EC2",
     "EventBridge",
     "Lambda",
     "SQS event source",

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from infra import QUIET_NODE
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 # What the package is built from (and nothing else of the repository).
@@ -212,8 +214,8 @@ def test_a_cdk_app_outside_the_repository_synthesizes_with_the_wheel(
     }
     # What the CDK CLI passes to an app: the output folder and the context (its cdk.json's).
     env |= {"CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps(context)}
-    env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,19,20,21")
-    env.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+    for name, value in QUIET_NODE.items():
+        env.setdefault(name, value)
     run(venv / "bin" / "python", "app.py", cwd=app_dir, env=env)
 
     def warnings(stack: str) -> list[str]:
@@ -240,3 +242,23 @@ def test_a_cdk_app_outside_the_repository_synthesizes_with_the_wheel(
         assert sorted(p.name for p in folder.iterdir()) == ["drain_hook"]
         assert (folder / "drain_hook" / "handler.py").is_file()
         assert not [p for p in folder.rglob("*") if "__pycache__" in p.parts]
+
+
+def test_the_wheel_installs_the_ecs_drain_hook_command(wheel: Path, venv: Path) -> None:
+    """The console script comes with the package and runs from the fresh venv alone."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"ecs_drain_hook/cli/main.py", "ecs_drain_hook/console.py"} <= names
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "ecs-drain-hook = ecs_drain_hook.cli.main:main" in text
+    command = venv / "bin" / "ecs-drain-hook"
+    assert command.is_file()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
+    }
+    out = run(command, "--help", cwd=venv, env=env)
+    assert "usage: ecs-drain-hook" in out and "status" in out and "release" in out
+    out = run(command, "release", "--help", cwd=venv, env=env)
+    assert "--result {continue,abandon}" in out

@@ -14,7 +14,14 @@ from drain_hook import clock
 from drain_hook.adapters.clients import client
 from drain_hook.adapters.container_cache import store
 from drain_hook.errors import is_no_active_action
-from drain_hook.models.observations import HookView, LifecycleView
+from drain_hook.models.observations import (
+    RETAIN,
+    SWEPT_REUSE_WAIT_STATES,
+    SWEPT_WAIT_STATES,
+    GroupView,
+    HookView,
+    LifecycleView,
+)
 from drain_hook.settings import lifecycle_global_timeout
 
 # DescribeScalingActivities lists in-progress and newest first, 100 a page: the activity we look
@@ -59,6 +66,7 @@ def lifecycle_hooks(asg_name: str, *, fresh: bool = False) -> list[HookView]:
                     item.get("GlobalTimeout") or lifecycle_global_timeout(heartbeat)
                 ),
                 default_result=item.get("DefaultResult", "ABANDON"),
+                metadata=item.get("NotificationMetadata"),
             )
         )
     cache[asg_name] = (now, hooks)
@@ -163,12 +171,17 @@ def record_heartbeat(asg_name: str, hook_name: str, instance_id: str, token: str
 
 
 def complete_lifecycle_action(
-    asg_name: str, hook_name: str, instance_id: str, token: str | None
+    asg_name: str,
+    hook_name: str,
+    instance_id: str,
+    token: str | None,
+    result: str = "CONTINUE",
 ) -> bool:
-    """Complete with CONTINUE. False when the action was already over (not an error for us)."""
+    """Complete with CONTINUE (or ABANDON, where the caller has checked the group retains).
+    False when the action was already over (not an error for us)."""
     try:
         client("autoscaling").complete_lifecycle_action(
-            LifecycleActionResult="CONTINUE",
+            LifecycleActionResult=result,
             **_action_target(asg_name, hook_name, instance_id, token),
         )
     except ClientError as error:
@@ -176,3 +189,75 @@ def complete_lifecycle_action(
             return False
         raise
     return True
+
+
+# DescribeAutoScalingGroups takes 50 names a call by default (100 with MaxRecords); the sweep
+# asks for 50, so one call answers for up to 50 groups.
+GROUP_NAMES_PER_CALL = 50
+WARM_POOL_PAGE = 50  # DescribeWarmPool's MaxRecords, at most 50
+
+
+def describe_groups(names: list[str], *, instances: bool = True) -> list[GroupView]:
+    """The groups (those that exist), with their instances in a termination wait.
+
+    DescribeAutoScalingGroups lists a group's own instances, never its warm pool's
+    (DescribeWarmPool does, API reference): `pooled_waiting` reads those."""
+    found: list[GroupView] = []
+    for start in range(0, len(names), GROUP_NAMES_PER_CALL):
+        chunk = names[start : start + GROUP_NAMES_PER_CALL]
+        arguments: dict[str, Any] = {
+            "AutoScalingGroupNames": chunk,
+            "MaxRecords": GROUP_NAMES_PER_CALL,
+        }
+        if not instances:
+            arguments["IncludeInstances"] = False
+        response = client("autoscaling").describe_auto_scaling_groups(**arguments)
+        found.extend(_group_view(item) for item in response.get("AutoScalingGroups", []))
+    return found
+
+
+def describe_group(name: str) -> GroupView | None:
+    """One group's status and instance lifecycle policy, read now (no instances)."""
+    groups = describe_groups([name], instances=False)
+    return next((g for g in groups if g.name == name), None)
+
+
+def pooled_waiting(
+    name: str, states: frozenset[str] = SWEPT_WAIT_STATES
+) -> tuple[tuple[str, str], ...]:
+    """The group's warm pool instances in one of `states` (DescribeWarmPool, paged)."""
+    waiting: list[tuple[str, str]] = []
+    token: str | None = None
+    while True:
+        arguments: dict[str, Any] = {"AutoScalingGroupName": name, "MaxRecords": WARM_POOL_PAGE}
+        if token:
+            arguments["NextToken"] = token
+        response = client("autoscaling").describe_warm_pool(**arguments)
+        waiting += [
+            (item["InstanceId"], item["LifecycleState"])
+            for item in response.get("Instances", [])
+            if item.get("LifecycleState") in states
+        ]
+        token = response.get("NextToken")
+        if not token:
+            return tuple(waiting)
+
+
+def _group_view(item: dict[str, Any]) -> GroupView:
+    policy = item.get("InstanceLifecyclePolicy") or {}
+    triggers = policy.get("RetentionTriggers") or {}
+    pool = item.get("WarmPoolConfiguration") or {}
+    reuse = (pool.get("InstanceReusePolicy") or {}).get("ReuseOnScaleIn") is True
+    states = SWEPT_REUSE_WAIT_STATES if reuse else SWEPT_WAIT_STATES
+    return GroupView(
+        name=item["AutoScalingGroupName"],
+        status=item.get("Status") or None,
+        retains=triggers.get("TerminateHookAbandon") == RETAIN,
+        warm_pool=bool(pool),
+        reuse_on_scale_in=reuse,
+        waiting=tuple(
+            (i["InstanceId"], i["LifecycleState"])
+            for i in item.get("Instances", [])
+            if i.get("LifecycleState") in states
+        ),
+    )

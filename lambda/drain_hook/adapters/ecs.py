@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from drain_hook.models.observations import (
     ActionRecord,
     ContainerInstanceView,
     DrainRecord,
+    ServiceView,
     TaskKind,
     TaskView,
 )
@@ -39,6 +40,11 @@ class TaskListing:
     tasks: tuple[TaskView, ...]
     strategies: dict[str, str]  # service name -> REPLICA / DAEMON (a cache between polls)
     last_stopped_at: datetime | None  # latest stoppedAt among the instance's stopped tasks
+    # The services DescribeServices was asked about on the way (counts, latest event).
+    services: dict[str, ServiceView] = field(default_factory=dict)
+    # Services of the instance's tasks that are STOPPED and still listed (ECS keeps them at
+    # least an hour): they had tasks here, e.g. before the drain stopped them.
+    stopped_services: frozenset[str] = frozenset()
 
 
 @contextmanager
@@ -157,6 +163,7 @@ def list_unstopped_tasks(
     strategies: dict[str, str],
     *,
     classify: bool = True,
+    describe_all: bool = False,
 ) -> TaskListing:
     """Every task on the instance whose lastStatus is not STOPPED, classified by kind.
 
@@ -164,7 +171,9 @@ def list_unstopped_tasks(
     STOPPED, so tasks of both desired statuses are read. Without `classify`, service tasks are
     not told apart as daemon or replica (no DescribeServices). When ECS reports no task on the
     instance meant to run (runningTasksCount counts desiredStatus RUNNING) and none PENDING, the
-    listing of desired-RUNNING tasks is skipped: it would be empty.
+    listing of desired-RUNNING tasks is skipped: it would be empty. With `describe_all`, every
+    service of the unstopped tasks is described (its counts and latest event, in the same
+    DescribeServices calls that classify them), not only those not classified yet.
     """
     paginator = client("ecs").get_paginator("list_tasks")
     desired = ("STOPPED",)
@@ -194,18 +203,34 @@ def list_unstopped_tasks(
 
     services = {_service_name(task) for task in unstopped}
     unknown = sorted(name for name in services if name and name not in strategies)
-    if classify:  # daemon or replica: only DescribeServices knows
-        strategies = {**strategies, **_scheduling_strategies(cluster, unknown)}
+    if describe_all:
+        unknown = sorted(name for name in services if name)
+    described: dict[str, ServiceView] = {}
+    if classify and unknown:  # daemon or replica: only DescribeServices knows
+        described = describe_services(cluster, unknown)
+        strategies = {**strategies, **{name: v.strategy for name, v in described.items()}}
     views = tuple(
         TaskView(
             arn=task["taskArn"],
             kind=_kind(_service_name(task), strategies),
             last_status=task.get("lastStatus", "UNKNOWN"),
             desired_status=task.get("desiredStatus", "UNKNOWN"),
+            service=_service_name(task),
         )
         for task in unstopped
     )
-    return TaskListing(views, strategies, max(stopped_at) if stopped_at else None)
+    stopped_services = frozenset(
+        name
+        for task in on_instance
+        if task.get("lastStatus") == "STOPPED" and (name := _service_name(task))
+    )
+    return TaskListing(
+        views,
+        strategies,
+        max(stopped_at) if stopped_at else None,
+        described,
+        stopped_services,
+    )
 
 
 def _service_name(task: dict[str, Any]) -> str | None:
@@ -219,14 +244,35 @@ def _kind(service: str | None, strategies: dict[str, str]) -> TaskKind:
     return "daemon" if strategies.get(service) == "DAEMON" else "service"
 
 
-def _scheduling_strategies(cluster: str, services: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for chunk in _chunks(services, DESCRIBE_SERVICES_MAX):
-        response = client("ecs").describe_services(cluster=cluster, services=chunk)
-        for service in response.get("services", []):
-            found[service["serviceName"]] = service.get("schedulingStrategy", "REPLICA")
-    # A service ECS no longer knows counts as a replica service: its tasks still hold the instance.
-    return {name: found.get(name, "REPLICA") for name in services}
+def describe_services(cluster: str, names: Iterable[str]) -> dict[str, ServiceView]:
+    """DescribeServices, 10 a call: each service's strategy, counts and latest event. A service
+    ECS no longer knows is MISSING and counts as a replica service (its tasks still hold the
+    instance)."""
+    wanted = sorted(set(names))
+    found: dict[str, ServiceView] = {}
+    with _cluster_must_exist(cluster):
+        for chunk in _chunks(wanted, DESCRIBE_SERVICES_MAX):
+            response = client("ecs").describe_services(cluster=cluster, services=chunk)
+            for service in response.get("services", []):
+                found[service["serviceName"]] = service_view(service)
+    return {name: found.get(name) or ServiceView(name=name, status="MISSING") for name in wanted}
+
+
+def service_view(service: dict[str, Any]) -> ServiceView:
+    """A DescribeServices entry as the decision reads it (events come newest first)."""
+    events = service.get("events") or []
+    latest = events[0] if events else {}
+    at = latest.get("createdAt")
+    return ServiceView(
+        name=service["serviceName"],
+        status=service.get("status", "ACTIVE"),
+        strategy=service.get("schedulingStrategy", "REPLICA"),
+        running=int(service.get("runningCount", 0)),
+        desired=int(service.get("desiredCount", 0)),
+        pending=int(service.get("pendingCount", 0)),
+        event=latest.get("message"),
+        event_at=at if isinstance(at, datetime) else None,
+    )
 
 
 def stop_tasks(cluster: str, arns: Iterable[str], reason: str) -> list[str]:
@@ -317,3 +363,16 @@ def unstopped_of(cluster: str, task_arns: set[str]) -> set[str]:
                 if task.get("lastStatus") != "STOPPED"
             }
     return unstopped
+
+
+def draining_instances(cluster: str) -> list[ContainerInstanceView]:
+    """The cluster's DRAINING container instances, described (records and all): one
+    ListContainerInstances page and one DescribeContainerInstances per 100 of them."""
+    paginator = client("ecs").get_paginator("list_container_instances")
+    with _cluster_must_exist(cluster):
+        arns = [
+            arn
+            for page in paginator.paginate(cluster=cluster, status="DRAINING")
+            for arn in page["containerInstanceArns"]
+        ]
+    return _describe_instances(cluster, arns) if arns else []

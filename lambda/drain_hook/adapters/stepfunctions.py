@@ -70,3 +70,35 @@ def describe(execution: str) -> Execution | None:
         error=response.get("error"),
         cause=response.get("cause"),
     )
+
+
+def recorded_release_services(state_machine_arn: str, loop: str) -> set[str]:
+    """The services the loop `loop` was started with (its input's `release_services`, as Step
+    Functions keeps it): empty when the execution or the list is not there."""
+    execution = describe(execution_arn(state_machine_arn, loop))
+    if execution is None or not execution.input:
+        return set()
+    try:
+        recorded = json.loads(execution.input).get("release_services")
+    except (ValueError, AttributeError):
+        return set()
+    if not isinstance(recorded, list):
+        return set()
+    return {name for name in recorded if isinstance(name, str) and name}
+
+
+LIST_EXECUTIONS_PAGE = 1000  # ListExecutions' maxResults, at most 1000
+
+
+def running_loops(state_machine_arn: str) -> set[str]:
+    """The names of the drain loop's RUNNING executions (ListExecutions, paged by 1000)."""
+    paginator = client("stepfunctions").get_paginator("list_executions")
+    return {
+        execution["name"]
+        for page in paginator.paginate(
+            stateMachineArn=state_machine_arn,
+            statusFilter="RUNNING",
+            PaginationConfig={"PageSize": LIST_EXECUTIONS_PAGE},
+        )
+        for execution in page.get("executions", [])
+    }

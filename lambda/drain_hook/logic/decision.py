@@ -14,12 +14,18 @@ time against AWS before carrying it out.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
 from drain_hook import history
-from drain_hook.models.observations import ContainerInstanceView, TaskView
+from drain_hook.models.observations import (
+    ContainerInstanceView,
+    ServiceView,
+    TaskView,
+    short_services,
+)
 from drain_hook.models.state import Action, DrainState, HeartbeatPlan, RetryPolicy, TaskCounts
 from drain_hook.settings import ERROR_RETRY_SECONDS, Settings, lifecycle_global_timeout
 
@@ -37,7 +43,7 @@ LONGEST_LAMBDA_RUN_SECONDS = 900
 # (stopping tasks, or completing with tasks left); "after_deadline" when the instance empties
 # after the deadline policy stopped its tasks (already counted as forced).
 Finish = Literal["completed", "forced", "after_deadline", "agent_lost", "none"]
-RestsOn = Literal["hold_start", "agent_lost_since", "daemon_kinds"]
+RestsOn = Literal["hold_start", "agent_lost_since", "daemon_kinds", "release_services"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,10 @@ class Observation:
     tasks: tuple[TaskView, ...] = ()
     drain_failure: str | None = None
     last_stopped_at: datetime | None = None  # latest stoppedAt of a task on the instance
+    # Services DescribeServices reported this round (counts, latest event), by name.
+    services: Mapping[str, ServiceView] = field(default_factory=dict)
+    # Services of the instance's STOPPED tasks ECS still lists.
+    stopped_services: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,8 @@ class Plan:
     rests_on: tuple[RestsOn, ...] = ()
     writes: list[str] = field(default_factory=list)
     last_stopped_at: datetime | None = None
+    # The failure this plan releases on (`failure_kind`), set once its rests_on is checked.
+    failure: str = ""
 
 
 def deadline_for(
@@ -105,11 +117,16 @@ def settings_deadline(state: DrainState, settings: Settings) -> datetime:
 
 
 def backoff_seconds(polls: int, settings: Settings) -> int:
-    """Wait before the next poll: the first interval, doubled each poll, up to the longest."""
+    """Wait before the next poll: the first interval, doubled each poll, up to the longest.
+
+    With RELEASE_WHEN=services_steady, never longer than the first interval: an instance that
+    empties while its services are short is released by a poll only (a task-stopped event finds
+    it empty and leaves it), and nothing wakes the loop when those services catch up."""
     exponent = min(polls, 20)
-    return min(
-        settings.poll_interval_first_seconds * 2**exponent, settings.poll_interval_max_seconds
-    )
+    longest = settings.poll_interval_max_seconds
+    if settings.release_when == "services_steady":
+        longest = settings.poll_interval_first_seconds
+    return min(settings.poll_interval_first_seconds * 2**exponent, longest)
 
 
 def first_wait_spread(instance_id: str, settings: Settings) -> int:
@@ -206,6 +223,25 @@ def next_round_fits(history_events: int | None, heartbeats: int, retry: RetryPol
     return history_events + worst <= history.HISTORY_BUDGET
 
 
+def holding_tasks(tasks: tuple[TaskView, ...], settings: Settings) -> tuple[TaskView, ...]:
+    """The tasks that hold the instance: all unstopped ones, daemon tasks only if they hold."""
+    return tuple(
+        task for task in tasks if settings.daemon_tasks_hold_instance or task.kind != "daemon"
+    )
+
+
+def past_half_deadline(state: DrainState, deadline: datetime, now: datetime) -> bool:
+    """Whether the drain has used half the time its deadline gives it (the stuck-drain log)."""
+    return now >= state.started_at + (deadline - state.started_at) / 2
+
+
+def _services_text(services: tuple[ServiceView, ...]) -> str:
+    return ", ".join(
+        f"{s.name} (not read)" if s.status == "UNREAD" else f"{s.name} {s.running}/{s.desired}"
+        for s in services
+    )
+
+
 def count_tasks(tasks: tuple[TaskView, ...]) -> TaskCounts:
     counts = {"service": 0, "daemon": 0, "standalone": 0}
     for task in tasks:
@@ -221,7 +257,7 @@ def is_first_round(state: DrainState) -> bool:
 def decide(state: DrainState, observation: Observation, now: datetime, settings: Settings) -> Plan:
     """Decide one round of the drain: the first (no wait loop yet) or a poll of the loop."""
     first_round = is_first_round(state)
-    deadline = settings_deadline(state, settings)
+    deadline = round_deadline(state, observation, settings)
     base = state.model_copy(
         update={
             "polls": state.polls if first_round else state.polls + 1,
@@ -275,11 +311,7 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
             complete=True,
         )
 
-    holding = tuple(
-        task
-        for task in observation.tasks
-        if settings.daemon_tasks_hold_instance or task.kind != "daemon"
-    )
+    holding = holding_tasks(observation.tasks, settings)
     pre_writes = ["set container instance DRAINING"] if instance.status == "ACTIVE" else []
 
     if not holding and state.action == "stopping":
@@ -289,13 +321,22 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
             complete=True,
             finish="after_deadline",
         )
+    steady_wait = settings.release_when == "services_steady"
+    short = short_services(state.release_services, observation.services) if steady_wait else ()
+    if not holding and short and now < deadline:
+        return _wait_for_services(base, short, pre_writes, now, deadline, settings)
     if not holding:
         drained = "completed" if state.completes_lifecycle else "drained"
         reason = "no unstopped task left on the instance"
         if observation.tasks:
             reason = "only daemon-service tasks left, and they do not hold the instance"
+        if short:
+            reason += f"; the deadline came before {_services_text(short)} ran their desired count"
         plan = done(drained, reason, complete=True, finish="completed")
         rests_on: tuple[RestsOn, ...] = ("daemon_kinds",) if observation.tasks else ()
+        if steady_wait and now < deadline:
+            # Which services had tasks here comes from AWS too, never from the state alone.
+            rests_on += ("release_services",)
         return replace(plan, writes=pre_writes + plan.writes, rests_on=rests_on)
 
     # The ECS agent: tasks on an instance whose agent is gone never reach STOPPED.
@@ -391,6 +432,29 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
     if lost_since is not None:
         wake.append(lost_since + timedelta(seconds=settings.agent_disconnected_grace_seconds))
     return _keep_waiting(plan, now, settings, wake_by=min(wake))
+
+
+def _wait_for_services(
+    base: DrainState,
+    short: tuple[ServiceView, ...],
+    pre_writes: list[str],
+    now: datetime,
+    deadline: datetime,
+    settings: Settings,
+) -> Plan:
+    """RELEASE_WHEN=services_steady: the instance is empty, but services that had tasks on it
+    run fewer than their desired count: keep the hold (until the deadline) so the next
+    instance of a refresh is not taken while they are short."""
+    waiting = base.model_copy(
+        update={
+            "action": "draining",
+            "reason": f"no task holds the instance; waiting for {len(short)} service(s) to run "
+            f"their desired count (RELEASE_WHEN=services_steady): {_services_text(short)}",
+            "wait_seconds": backoff_seconds(base.polls, settings),
+        }
+    )
+    plan = Plan(state=waiting, writes=list(pre_writes))
+    return _keep_waiting(plan, now, settings, wake_by=deadline)
 
 
 def _agent_lost_since(
@@ -499,3 +563,50 @@ def _keep_waiting(
         continue_in_new_execution=carry_on,
         writes=writes,
     )
+
+
+# --- Spot interruptions and failure releases ----------------------------------------------
+
+FailureKind = Literal["", "deadline", "agent_lost", "interruption"]
+
+
+def interruption_deadline(observation: Observation, settings: Settings) -> datetime | None:
+    """When the deadline policy must act for a Spot instance EC2 is about to interrupt: early
+    enough that its stop grace ends at the interruption (the drain record's time). None when
+    no interruption is recorded."""
+    record = observation.instance.drain_record if observation.instance else None
+    if record is None or record.interruption_at is None:
+        return None
+    return record.interruption_at - timedelta(seconds=settings.deadline_grace_seconds)
+
+
+def round_deadline(state: DrainState, observation: Observation, settings: Settings) -> datetime:
+    """min(the settings' deadline, the Spot interruption's): the round never waits past EC2."""
+    deadline = settings_deadline(state, settings)
+    interruption = interruption_deadline(observation, settings)
+    return deadline if interruption is None else min(deadline, interruption)
+
+
+def interrupted(state: DrainState, observation: Observation, settings: Settings) -> bool:
+    """Whether this round's deadline is the Spot interruption's (not the settings')."""
+    interruption = interruption_deadline(observation, settings)
+    return interruption is not None and interruption < settings_deadline(state, settings)
+
+
+def failure_kind(
+    plan: Plan, state: DrainState, observation: Observation, settings: Settings
+) -> FailureKind:
+    """Which failure a plan that completes the lifecycle action releases on, if any: the
+    deadline (or the Spot interruption standing for it) with tasks still holding the instance,
+    or a lost agent. Those are the releases ON_DRAIN_FAILURE=retain may end with ABANDON,
+    except the interruption (EC2 takes the instance whatever the result)."""
+    if not plan.complete_lifecycle:
+        return ""
+    if plan.finish == "agent_lost":
+        return "agent_lost"
+    holding = [
+        t for t in observation.tasks if settings.daemon_tasks_hold_instance or t.kind != "daemon"
+    ]
+    if plan.state.action != "deadline" or not holding:
+        return ""
+    return "interruption" if interrupted(state, observation, settings) else "deadline"

@@ -14,15 +14,15 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from drain_hook import clock
-from drain_hook.adapters import autoscaling, ecs, stepfunctions
+from drain_hook import clock, contract
+from drain_hook.adapters import autoscaling, ec2, ecs, stepfunctions
 from drain_hook.errors import (
     ErrorsOutlastedRelease,
     InputRejected,
     TransientAwsError,
     classified,
 )
-from drain_hook.logic import outcomes
+from drain_hook.logic import outcomes, retention
 from drain_hook.logic.decision import (
     DRAINABLE_STATUSES,
     Observation,
@@ -30,7 +30,13 @@ from drain_hook.logic.decision import (
     deadline_for,
     decide,
     failing_for_seconds,
+    failure_kind,
+    holding_tasks,
+    interrupted,
+    is_first_round,
+    past_half_deadline,
     retry_policy,
+    settings_deadline,
 )
 from drain_hook.models.observations import (
     WARMED_PENDING_WAIT,
@@ -38,6 +44,7 @@ from drain_hook.models.observations import (
     ContainerInstanceView,
     DrainRecord,
     HookView,
+    short_services,
 )
 from drain_hook.models.requests import LifecycleRequest
 from drain_hook.models.state import DrainState, HoldStartSource
@@ -86,6 +93,10 @@ def first_round(request: LifecycleRequest, settings: Settings, now: datetime) ->
             )
         others = [h for h in hooks if h.terminating and h.name != hook.name]
         lifecycle_state = lifecycle.lifecycle_state
+        if write and request.source == "sweep":
+            deleting = _deleting_group_round(request, cluster, now, settings)
+            if deleting is not None:
+                return deleting
         if write:
             # Auto Scaling's heartbeat timer has run since the instance entered the wait, and
             # the event may have come late: restart it now. It also proves the token is known.
@@ -144,7 +155,9 @@ def first_round(request: LifecycleRequest, settings: Settings, now: datetime) ->
     state = state.model_copy(
         update={"retry": retry_policy(state, settings), "round_id": uuid.uuid4().hex}
     )
-    observation, state = _observe(state, instance, held=True if hook else None, write=write)
+    observation, state = _observe(
+        state, instance, held=True if hook else None, write=write, settings=settings, now=now
+    )
     # This round built the hold start itself, from AWS's record or from now where AWS has none:
     # nothing passed in to check it against.
     plan = _verified(
@@ -167,6 +180,8 @@ def first_round(request: LifecycleRequest, settings: Settings, now: datetime) ->
     result = _carry_out(plan, state, settings, now, loop_prefix=loop_prefix, instance=instance)
     if others and result.action != "duplicate":
         outcomes.other_hooks(request.asg_name or "", [h.name for h in others])
+    if request.source == "sweep" and result.action not in ("duplicate", "lifecycle_ended"):
+        outcomes.lost_event_recovered(request.instance_id, request.asg_name or "", result.action)
     return result
 
 
@@ -218,8 +233,11 @@ def poll(state: DrainState, settings: Settings, now: datetime) -> DrainState:
     else:
         instance = ecs.find_container_instance(state.cluster, state.instance_id)
     state = _agree_with_record(state, instance)
-    observation, state = _observe(state, instance, held=held, write=True)
+    observation, state = _observe(
+        state, instance, held=held, write=True, settings=settings, now=now
+    )
     plan = _verified(decide(state, observation, now, settings), state, observation, now, settings)
+    _say_what_holds(plan.state, observation, now, settings)
     return _carry_out(plan, state, settings, now, loop_prefix=None, instance=instance)
 
 
@@ -251,6 +269,97 @@ def _ended_request(
     )
     logger.info("Nothing to drain", extra={"reason": state.reason})
     return state
+
+
+def _deleting_group_round(
+    request: LifecycleRequest, cluster: str, now: datetime, settings: Settings
+) -> DrainState | None:
+    """A sweep's lifecycle message for a group being deleted (AutoScalingGroup.Status is set
+    only while DeleteAutoScalingGroup runs): the whole group goes, so draining would only hold
+    the deletion. Completes the action at once, no drain; None when the group is not deleting.
+    Read here and by the sweep (its DescribeAutoScalingGroups), never in the common path."""
+    assert request.asg_name and request.hook_name
+    group = autoscaling.describe_group(request.asg_name)
+    if group is None or not group.deleting:
+        return None
+    completed = autoscaling.complete_lifecycle_action(
+        request.asg_name, request.hook_name, request.instance_id, request.token
+    )
+    if not completed:
+        return _ended_request(
+            request, cluster, now, settings, "the lifecycle action was already over"
+        )
+    outcomes.skipped_group_deleting(request.instance_id, request.asg_name, group.status or "")
+    return DrainState(
+        action="group_deleting",
+        done=True,
+        reason=f"group {request.asg_name} is being deleted ({group.status}): completed at once",
+        instance_id=request.instance_id,
+        cluster=cluster,
+        asg_name=request.asg_name,
+        hook_name=request.hook_name,
+        lifecycle_action_token=request.token,
+        started_at=now,
+        deadline_at=now,
+        max_drain_seconds=settings.max_drain_seconds,
+    )
+
+
+def _running_loop_of_action(
+    state: DrainState,
+    settings: Settings,
+    instance: ContainerInstanceView | None,
+    names: list[str],
+) -> str | None:
+    """The running loop of this same lifecycle action under another name: one started for the
+    action's event (named by its token) when this round came from the sweep (by instance id),
+    or the other way round. ECS's record names it; Step Functions says whether it runs."""
+    record = instance.drain_record if instance else None
+    action = instance.action_record if instance else None
+    if record is None or not record.has_loop or record.loop in names or action is None:
+        return None
+    if (action.hook_name, action.asg_name) != (state.hook_name, state.asg_name):
+        return None
+    existing = stepfunctions.describe(
+        stepfunctions.execution_arn(settings.state_machine_arn, record.loop)
+    )
+    return record.loop if existing is not None and existing.status == "RUNNING" else None
+
+
+def _interruption_of(instance: ContainerInstanceView | None) -> datetime | None:
+    record = instance.drain_record if instance else None
+    return record.interruption_at if record else None
+
+
+def _verified_interruption(
+    state: DrainState, observation: Observation, settings: Settings
+) -> Observation:
+    """Before the deadline policy acts on a Spot interruption's time, EC2 must still show it
+    (the instance's Spot request marked, DescribeSpotInstanceRequests): the record is ours, but
+    ECS stores what anyone with PutAttributes writes. EC2's time wins when it is later; an
+    interruption EC2 no longer shows is dropped (the settings' deadline applies)."""
+    instance = observation.instance
+    record = instance.drain_record if instance else None
+    if instance is None or record is None or not interrupted(state, observation, settings):
+        return observation
+    notice = ec2.pending_interruption(state.instance_id, contract.SPOT_NOTICE_SECONDS)
+    assert record.interruption_at is not None
+    if notice is not None and notice.interruption_at <= record.interruption_at + TIME_TOLERANCE:
+        return observation
+    checked = replace(record, interruption_at=notice.interruption_at if notice else None)
+    logger.warning(
+        "EC2 does not confirm the Spot interruption recorded on the instance",
+        extra={"recorded": record.interruption_at.isoformat(), "ec2": str(notice)},
+    )
+    return replace(observation, instance=replace(instance, drain_record=checked))
+
+
+def _completion(plan: Plan, state: DrainState, settings: Settings) -> str:
+    """CONTINUE, or ABANDON for a failed drain where ON_DRAIN_FAILURE=retain and the group
+    retains (`retention`). A Spot interruption is never retained: EC2 takes the instance."""
+    if plan.failure not in ("deadline", "agent_lost") or not state.asg_name:
+        return retention.CONTINUE
+    return retention.failure_result(settings, state.asg_name, state.instance_id, plan.failure)
 
 
 def _refused_too_soon(request: LifecycleRequest, cluster: str, settings: Settings) -> None:
@@ -322,6 +431,11 @@ def _agree_with_record(state: DrainState, instance: ContainerInstanceView | None
         state.heartbeat_timeout_seconds,
         LONGEST_DEADLINE_GRACE_SECONDS,
     )
+    recorded = instance.drain_record if instance else None
+    if recorded is not None and recorded.interruption_at is not None:
+        # A Spot interruption (checked against EC2 before it stops or releases) comes first.
+        spot = recorded.interruption_at - timedelta(seconds=LONGEST_DEADLINE_GRACE_SECONDS)
+        earliest = min(earliest, spot)
     if state.deadline_at < earliest - TIME_TOLERANCE:
         raise InputRejected(
             f"the state's deadline_at {state.deadline_at:%Y-%m-%dT%H:%M:%SZ} is earlier than its "
@@ -345,7 +459,13 @@ def _agree_with_record(state: DrainState, instance: ContainerInstanceView | None
 
 
 def _observe(
-    state: DrainState, instance: ContainerInstanceView | None, *, held: bool | None, write: bool
+    state: DrainState,
+    instance: ContainerInstanceView | None,
+    *,
+    held: bool | None,
+    write: bool,
+    settings: Settings,
+    now: datetime,
 ) -> tuple[Observation, DrainState]:
     if instance is None:
         return Observation(held=held, instance=None), state
@@ -366,16 +486,78 @@ def _observe(
         if instance.status not in DRAINABLE_STATUSES:
             return Observation(held=held, instance=instance, drain_failure=failure), state
 
-    listing = ecs.list_unstopped_tasks(state.cluster, instance, dict(state.service_strategies))
+    # Past half its deadline a poll says what holds the drain: every service on the instance
+    # is described then (the same DescribeServices calls that classify the tasks).
+    listing = ecs.list_unstopped_tasks(
+        state.cluster,
+        instance,
+        dict(state.service_strategies),
+        describe_all=past_half_deadline(state, settings_deadline(state, settings), now),
+    )
     state = state.model_copy(update={"service_strategies": listing.strategies})
+    if is_first_round(state):
+        state = state.model_copy(update={"release_services": _services_here(listing)})
+    services = dict(listing.services)
+    if settings.release_when == "services_steady" and not holding_tasks(listing.tasks, settings):
+        unread = set(state.release_services) - set(services)
+        if unread:
+            services.update(ecs.describe_services(state.cluster, unread))
     observation = Observation(
         held=held,
         instance=instance,
         tasks=listing.tasks,
         drain_failure=failure,
         last_stopped_at=listing.last_stopped_at,
+        services=services,
+        stopped_services=listing.stopped_services,
     )
     return observation, state
+
+
+def _say_what_holds(
+    state: DrainState, observation: Observation, now: datetime, settings: Settings
+) -> None:
+    """Past half its deadline, a poll that keeps waiting logs what holds the drain: each
+    service with tasks left on the instance (or, with RELEASE_WHEN=services_steady, short of
+    its desired count) with its counts and the scheduler's latest event, from this poll's
+    DescribeServices."""
+    if state.done or not past_half_deadline(state, state.deadline_at, now):
+        return
+    holding = holding_tasks(observation.tasks, settings)
+    on_instance: dict[str, int] = {}
+    for task in holding:
+        if task.kind == "service" and task.service:
+            on_instance[task.service] = on_instance.get(task.service, 0) + 1
+    waited_for: list[str] = []
+    if not holding and settings.release_when == "services_steady":
+        waited_for = [s.name for s in short_services(state.release_services, observation.services)]
+    blockers = []
+    for name in sorted(set(on_instance) | set(waited_for)):
+        view = observation.services.get(name)
+        blockers.append(
+            {
+                "service": name,
+                "tasks_on_instance": on_instance.get(name, 0),
+                "running": view.running if view else None,
+                "desired": view.desired if view else None,
+                "latest_event": view.event if view else None,
+                "latest_event_at": view.event_at.isoformat() if view and view.event_at else None,
+            }
+        )
+    outcomes.drain_blockers(
+        state,
+        now,
+        blockers,
+        standalone=sum(1 for t in holding if t.kind == "standalone"),
+        daemon=sum(1 for t in holding if t.kind == "daemon"),
+        agent_connected=observation.instance.agent_connected if observation.instance else None,
+    )
+
+
+def _services_here(listing: ecs.TaskListing) -> list[str]:
+    """The services that have tasks on the instance, unstopped or stopped and still listed: when
+    the drain begins, those whose tasks it moves (RELEASE_WHEN=services_steady waits for them)."""
+    return sorted({t.service for t in listing.tasks if t.service} | listing.stopped_services)
 
 
 def _verified(
@@ -402,8 +584,36 @@ def _verified(
         record = instance.drain_record if instance else None
         if record is None or record.agent_lost_since is None:
             state = state.model_copy(update={"agent_disconnected_since": None})
+    if "release_services" in plan.rests_on:
+        state, observation = _widened_release_services(state, observation, instance, settings)
+    if "hold_start" in plan.rests_on:
+        observation = _verified_interruption(state, observation, settings)
     again = decide(state, observation, now, settings)
-    return replace(again, rests_on=())
+    return replace(again, rests_on=(), failure=failure_kind(again, state, observation, settings))
+
+
+def _widened_release_services(
+    state: DrainState,
+    observation: Observation,
+    instance: ContainerInstanceView | None,
+    settings: Settings,
+) -> tuple[DrainState, Observation]:
+    """RELEASE_WHEN=services_steady is about to release: which services had tasks on the
+    instance is the state's list widened by what AWS records, never narrowed: the services of
+    the instance's tasks ECS still lists (stopped ones for at least an hour) and the list the
+    owning loop was started with (Step Functions keeps an execution's input). A state passed
+    back with fewer services can only make the release wait for services it left out."""
+    names = set(state.release_services) | set(observation.stopped_services)
+    names |= {t.service for t in observation.tasks if t.service}
+    record = instance.drain_record if instance else None
+    if record is not None and settings.state_machine_arn:
+        names |= stepfunctions.recorded_release_services(settings.state_machine_arn, record.loop)
+    unread = names - set(observation.services)
+    services = dict(observation.services)
+    if unread:
+        services.update(ecs.describe_services(state.cluster, unread))
+    widened = state.model_copy(update={"release_services": sorted(names)})
+    return widened, replace(observation, services=services)
 
 
 def _verified_hold_start(
@@ -452,14 +662,23 @@ def _carry_out(
     if plan.record_agent_lost is not None and result.container_instance_arn:
         lost = None if plan.record_agent_lost == "clear" else plan.record_agent_lost
         version = instance.version if lost is not None and instance is not None else None
-        _record_drain(result, result.execution_name or loop_prefix or "", lost, version)
+        _record_drain(
+            result,
+            result.execution_name or loop_prefix or "",
+            lost,
+            version,
+            interruption_at=_interruption_of(instance),
+        )
 
     if plan.record_heartbeat and not autoscaling.record_heartbeat(*_target(result)):
         return outcomes.ended(result, "the lifecycle action ended while we were draining")
 
     if plan.complete_lifecycle:
-        if autoscaling.complete_lifecycle_action(*_target(result)):
+        completion = _completion(plan, result, settings)
+        if autoscaling.complete_lifecycle_action(*_target(result), completion):
             outcomes.released(result, plan.finish, now, plan.last_stopped_at)
+            if completion == retention.ABANDON:
+                outcomes.retained(result.instance_id, result.asg_name or "", plan.failure)
         else:
             logger.info("The lifecycle action was already over; nothing to complete")
             result = result.model_copy(update={"action": "lifecycle_ended"})
@@ -475,6 +694,7 @@ def _carry_out(
         return result
 
     outcomes.tasks_remaining(result.tasks_remaining)
+    outcomes.drain_age(result, now)
     if plan.start_loop:
         assert loop_prefix is not None
         return _start_loop(result, settings, loop_prefix, instance)
@@ -497,6 +717,8 @@ def _record_drain(
     loop: str,
     agent_lost_since: datetime | None,
     agent_lost_version: int | None = None,
+    *,
+    interruption_at: datetime | None = None,
 ) -> None:
     assert state.container_instance_arn is not None
     action = (
@@ -509,6 +731,7 @@ def _record_drain(
         loop=loop,
         agent_lost_since=agent_lost_since,
         agent_lost_version=agent_lost_version,
+        interruption_at=interruption_at,
     )
     refused = ecs.put_drain_record(state.cluster, state.container_instance_arn, record, action)
     if refused:
@@ -528,12 +751,24 @@ def _start_loop(
     stays taken for 90 days) a replay starts the next name and resumes the drain."""
     names = [prefix] + [f"{prefix}-r{n}" for n in range(1, LOOP_RESTARTS_MAX)]
     record = instance.drain_record if instance else None
+    interruption = _interruption_of(instance)
+    running = _running_loop_of_action(state, settings, instance, names)
+    if running is not None:
+        outcomes.duplicate(running)
+        return state.model_copy(
+            update={
+                "execution_name": running,
+                "action": "duplicate",
+                "done": True,
+                "wait_seconds": 0,
+            }
+        )
     if record is not None and record.loop in names:
         names = names[names.index(record.loop) :]  # the current owner first
     for name in names:
         candidate = state.model_copy(update={"execution_name": name})
         if record is None or record.loop != name or record.started_at != state.started_at:
-            _record_drain(candidate, name, None)
+            _record_drain(candidate, name, None, interruption_at=interruption)
         if stepfunctions.start(settings.state_machine_arn, name, candidate.model_dump(mode="json")):
             outcomes.loop_started(name)
             return candidate
@@ -570,6 +805,7 @@ def _continue_in_new_execution(
             name,
             record.agent_lost_since if record else None,
             record.agent_lost_version if record else None,
+            interruption_at=record.interruption_at if record else None,
         )
     stepfunctions.start(settings.state_machine_arn, name, handed.model_dump(mode="json"))
     logger.info("Carrying on in a fresh execution", extra={"execution": name})

@@ -17,8 +17,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from drain_hook.adapters import autoscaling, ecs
+from drain_hook.adapters import autoscaling, ecs, stepfunctions
 from drain_hook.logic import outcomes
+from drain_hook.models.observations import ServiceView, short_services
 from drain_hook.models.requests import TaskStoppedRequest
 from drain_hook.observability import logger
 from drain_hook.settings import Settings
@@ -87,14 +88,37 @@ def on_task_stopped(
         return answer(
             "ignored", f"{len(holding)} unstopped task(s) hold the instance", len(holding)
         )
+    # Past the drain deadline the deadline policy stopped these tasks: counted as forced then.
+    after_deadline = now >= record.started_at + timedelta(seconds=settings.max_drain_seconds)
+    if settings.release_when == "services_steady" and not after_deadline:
+        short = _short_services(cluster, record.loop, listing, settings)
+        if short:
+            text = ", ".join(f"{s.name} {s.running}/{s.desired}" for s in short)
+            return answer(
+                "ignored",
+                f"no task holds the instance, but {text} run fewer than desired "
+                "(RELEASE_WHEN=services_steady): the wait loop releases it once they catch up",
+                0,
+            )
     if not autoscaling.complete_lifecycle_action(
         action.asg_name, action.hook_name, instance_id, None
     ):
         return answer("lifecycle_ended", "the lifecycle action was already over", 0)
-    # Past the drain deadline the deadline policy stopped these tasks: counted as forced then.
-    after_deadline = now >= record.started_at + timedelta(seconds=settings.max_drain_seconds)
     outcomes.drain_done_by_event(
         record.started_at, now, listing.last_stopped_at, after_deadline=after_deadline
     )
     logger.info("Drain completed on a task-stopped event", extra={"task": request.task_arn})
     return answer("completed", "no unstopped task left on the instance: completed at once", 0)
+
+
+def _short_services(
+    cluster: str, loop: str, listing: ecs.TaskListing, settings: Settings
+) -> tuple[ServiceView, ...]:
+    """The services that had tasks on the instance and run fewer than desired, read from AWS
+    as a poll reads them: the list the owning loop was started with (Step Functions keeps its
+    input) and the services of the tasks ECS still lists on the instance."""
+    names = stepfunctions.recorded_release_services(settings.state_machine_arn, loop)
+    names |= set(listing.stopped_services) | {t.service for t in listing.tasks if t.service}
+    if not names:
+        return ()
+    return short_services(names, ecs.describe_services(cluster, names))

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from drain_hook import contract
 from drain_hook.adapters import autoscaling, ecs, stepfunctions
 from drain_hook.errors import ClusterNotFound
-from drain_hook.logic import outcomes
+from drain_hook.logic import outcomes, retention
 from drain_hook.models.requests import LoopEndedRequest
 from drain_hook.models.state import DrainState
 from drain_hook.observability import logger
@@ -73,13 +73,20 @@ def on_loop_ended(request: LoopEndedRequest, settings: Settings, now: datetime) 
     lifecycle = autoscaling.describe_instance(state.instance_id)
     if lifecycle is None or not lifecycle.held_by_hook or lifecycle.asg_name != state.asg_name:
         return answer("lifecycle_ended", "the lifecycle action no longer waits")
+    completion = retention.failure_result(settings, state.asg_name, state.instance_id, "loop_end")
     if not autoscaling.complete_lifecycle_action(
-        state.asg_name, state.hook_name, state.instance_id, None
+        state.asg_name, state.hook_name, state.instance_id, None, completion
     ):
         return answer("lifecycle_ended", "the lifecycle action was already over")
     why = ": ".join(part for part in (execution.error, execution.cause) if part)
-    outcomes.loop_end_released(state.instance_id, execution.name, execution.status, why)
-    return answer("released", f"the wait loop ended {execution.status} ({why or 'no cause'})")
+    outcomes.loop_end_released(state.instance_id, execution.name, execution.status, why, completion)
+    if completion == retention.ABANDON:
+        outcomes.retained(state.instance_id, state.asg_name, "loop_end")
+    return answer(
+        "released",
+        f"the wait loop ended {execution.status} ({why or 'no cause'}): completed with "
+        f"{completion}",
+    )
 
 
 def _owner(state: DrainState) -> str | None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from drain_hook import contract
-from drain_hook.observability import logger, metrics
+from drain_hook.observability import NAMESPACE, SERVICE, logger, metrics
 
 if TYPE_CHECKING:  # the task-stopped path reports through here without loading pydantic
     from drain_hook.logic.decision import Finish
@@ -150,9 +150,81 @@ def timed_out_before_drain(instance_id: str, asg_name: str) -> None:
     _count(contract.METRIC_TIMED_OUT_BEFORE_DRAIN)
 
 
-def loop_end_released(instance_id: str, execution: str, status: str, why: str) -> None:
+def loop_end_released(
+    instance_id: str, execution: str, status: str, why: str, result: str = "CONTINUE"
+) -> None:
     logger.warning(
-        "The wait loop ended badly while its lifecycle action waited: completed it with CONTINUE",
+        f"The wait loop ended badly while its lifecycle action waited: completed it with {result}",
         extra={"instance_id": instance_id, "execution": execution, "status": status, "why": why},
     )
     _count(contract.METRIC_LOOP_END_RELEASES)
+
+
+def drain_age(state: DrainState, now: datetime) -> None:
+    """How old this drain still under way is, per cluster (its own dimension set, so an alarm
+    can watch one cluster's Maximum). Emitted by each round that keeps waiting."""
+    seconds = max(0.0, state.elapsed_seconds(now))
+    # EphemeralMetrics: a metric set of its own, so the cluster dimension stays on this one.
+    single = EphemeralMetrics(service=SERVICE, namespace=NAMESPACE)
+    single.add_dimension(name=contract.CLUSTER_DIMENSION, value=cluster_name(state.cluster))
+    single.add_metric(
+        name=contract.METRIC_OLDEST_DRAIN_SECONDS, unit=MetricUnit.Seconds, value=seconds
+    )
+    single.flush_metrics()
+    single.clear_metrics()  # flush keeps them when metrics are disabled (the sandbox)
+
+
+def cluster_name(cluster: str) -> str:
+    """A cluster's name, whether it was given by name or by ARN (.../cluster/<name>)."""
+    return cluster.rsplit("/", 1)[-1]
+
+
+def drain_blockers(
+    state: DrainState,
+    now: datetime,
+    blockers: list[dict[str, object]],
+    *,
+    standalone: int,
+    daemon: int,
+    agent_connected: bool | None,
+) -> None:
+    """A drain past half its deadline: what still holds it, in one line per poll."""
+    logger.warning(
+        "Drain past half its deadline: what holds it",
+        extra={
+            "elapsed_seconds": int(state.elapsed_seconds(now)),
+            "deadline_at": state.deadline_at.isoformat(),
+            "services": blockers,
+            "standalone_tasks": standalone,
+            "daemon_tasks": daemon,
+            "agent_connected": agent_connected,
+            "reason": state.reason,
+        },
+    )
+
+
+def lost_event_recovered(instance_id: str, asg_name: str, action: str) -> None:
+    """The sweep's lifecycle message drained an action whose own event had not come."""
+    logger.warning(
+        "A lifecycle action whose event never reached us (or came after the sweep) is drained",
+        extra={"instance_id": instance_id, "asg_name": asg_name, "action": action},
+    )
+    _count(contract.METRIC_LOST_EVENTS_RECOVERED)
+
+
+def skipped_group_deleting(instance_id: str, asg_name: str, status: str) -> None:
+    logger.warning(
+        "The group is being deleted: completed its lifecycle action at once, without a drain",
+        extra={"instance_id": instance_id, "asg_name": asg_name, "group_status": status},
+    )
+    _count(contract.METRIC_DRAINS_SKIPPED_GROUP_DELETING)
+
+
+def retained(instance_id: str, asg_name: str, why: str) -> None:
+    logger.warning(
+        "The drain failed: completed with ABANDON, and the group's instance lifecycle policy "
+        "retains the instance (Terminating:Retained) with its tasks; finish it with "
+        "TerminateInstanceInAutoScalingGroup",
+        extra={"instance_id": instance_id, "asg_name": asg_name, "failure": why},
+    )
+    _count(contract.METRIC_DRAINS_RETAINED)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 TaskKind = Literal["service", "daemon", "standalone"]
+# An EC2 instance id: "i-" and 8 or 17 hex digits (checked without pydantic on busy paths too).
+INSTANCE_ID_PATTERN = r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$"
 
 # Lifecycle states in which our termination hook holds an instance (botocore LifecycleState).
 # Warmed:Terminating:Wait: an instance terminated while in a warm pool. Warmed:Pending:Wait: an
@@ -27,6 +30,7 @@ class TaskView:
     kind: TaskKind
     last_status: str
     desired_status: str
+    service: str | None = None  # the service that started it (its group "service:<name>")
 
 
 @dataclass(frozen=True)
@@ -38,23 +42,39 @@ class DrainRecord:
     is when we first saw the ECS agent disconnected (cleared when it reconnects), and
     `agent_lost_version` the container instance's `version` then: ECS raises it on every change
     that emits an event, a reconnect among them, so a higher one shows the disconnection may not
-    have been continuous.
+    have been continuous. `interruption_at` is when EC2 interrupts a Spot instance (its notice's
+    time as EC2 records it, plus the two minutes): the drain's deadline comes no later. A Spot
+    notice can come before any lifecycle action: its record has no loop yet (`NO_LOOP`).
     """
 
     started_at: datetime
     loop: str
     agent_lost_since: datetime | None = None
     agent_lost_version: int | None = None
+    interruption_at: datetime | None = None
+
+    @property
+    def has_loop(self) -> bool:
+        return self.loop != NO_LOOP
 
     def encode(self) -> str:
-        # Attribute values allow letters, digits, - _ . @ / \ : and space (PutAttributes).
-        parts = [str(int(self.started_at.timestamp())), self.loop]
-        if self.agent_lost_since is not None:
-            lost = str(int(self.agent_lost_since.timestamp()))
-            if self.agent_lost_version is not None:
-                lost += f":{self.agent_lost_version}"
-            parts.append(lost)
-        return " ".join(parts)
+        # Attribute values allow letters, digits, - _ . @ / \ : and space, 128 at most
+        # (PutAttributes). An interruption is a last "spot@<epoch>" part, which values written
+        # before it never have; the agent's version, a hint only, gives way if the whole would
+        # not fit.
+        for keep_version in (True, False):
+            parts = [str(int(self.started_at.timestamp())), self.loop]
+            if self.agent_lost_since is not None:
+                lost = str(int(self.agent_lost_since.timestamp()))
+                if self.agent_lost_version is not None and keep_version:
+                    lost += f":{self.agent_lost_version}"
+                parts.append(lost)
+            if self.interruption_at is not None:
+                parts.append(f"{SPOT_MARK}{int(self.interruption_at.timestamp())}")
+            value = " ".join(parts)
+            if len(value) <= ATTRIBUTE_VALUE_MAX:
+                break
+        return value
 
     @classmethod
     def decode(cls, value: str | None) -> DrainRecord | None:
@@ -62,17 +82,26 @@ class DrainRecord:
         if not value:
             return None
         match = re.fullmatch(
-            r"(\d{1,12}) ([A-Za-z0-9_-]{1,80})(?: (\d{1,12})(?::(\d{1,19}))?)?", value
+            r"(\d{1,12}) ([A-Za-z0-9_-]{1,80})(?: (\d{1,12})(?::(\d{1,19}))?)?"
+            rf"(?: {SPOT_MARK}(\d{{1,12}}))?",
+            value,
         )
         if match is None:
             return None
-        lost, version = match.group(3), match.group(4)
+        lost, version, interruption = match.group(3), match.group(4), match.group(5)
         return cls(
             started_at=_epoch(match.group(1)),
             loop=match.group(2),
             agent_lost_since=_epoch(lost) if lost else None,
             agent_lost_version=int(version) if version else None,
+            interruption_at=_epoch(interruption) if interruption else None,
         )
+
+
+# The loop of a drain record a Spot notice wrote before any lifecycle action began.
+NO_LOOP = "-"
+SPOT_MARK = "spot@"
+ATTRIBUTE_VALUE_MAX = 128  # PutAttributes: an attribute value is 1 to 128 characters
 
 
 @dataclass(frozen=True)
@@ -112,6 +141,47 @@ class ContainerInstanceView:
 
 
 @dataclass(frozen=True)
+class ServiceView:
+    """A service as DescribeServices reports it: its counts and the scheduler's latest word.
+
+    `event` is the message of the service's newest event (DescribeServices lists them newest
+    first): the scheduler's own sentence, e.g. why a replacement can't be placed. A service ECS
+    does not know any more (a `failures` entry MISSING) has status "MISSING".
+    """
+
+    name: str
+    status: str  # ACTIVE; DRAINING or INACTIVE while or once it is deleted; MISSING
+    strategy: str = "REPLICA"  # REPLICA / DAEMON
+    running: int = 0
+    desired: int = 0
+    pending: int = 0
+    event: str | None = None
+    event_at: datetime | None = None
+
+    @property
+    def short(self) -> bool:
+        """Below its desired count while it can still reach it: an ACTIVE replica service.
+        A daemon service's tasks are never replaced elsewhere, and a service being deleted will
+        not come back: waiting on either would only hold the instance to the deadline."""
+        return self.status == "ACTIVE" and self.strategy != "DAEMON" and self.running < self.desired
+
+
+def short_services(
+    names: Iterable[str], views: Mapping[str, ServiceView]
+) -> tuple[ServiceView, ...]:
+    """The services among `names` that run fewer tasks than desired (RELEASE_WHEN=
+    services_steady waits for them). A name with no view counts as short: it was not read."""
+    short = []
+    for name in sorted(set(names)):
+        view = views.get(name)
+        if view is None:
+            short.append(ServiceView(name=name, status="UNREAD"))
+        elif view.short:
+            short.append(view)
+    return tuple(short)
+
+
+@dataclass(frozen=True)
 class LifecycleView:
     """Where Auto Scaling has the instance: its group and lifecycle state."""
 
@@ -132,10 +202,45 @@ class HookView:
     heartbeat_timeout_seconds: int
     global_timeout_seconds: int
     default_result: str
+    metadata: str | None = None  # NotificationMetadata (ours: {"cluster": "<name>"})
 
     @property
     def terminating(self) -> bool:
         return self.transition == TERMINATING_TRANSITION
+
+
+# Termination waits the sweep looks for: our hook holds an instance being terminated, from the
+# group or from its warm pool. (Warmed:Pending:Wait is left out: a launch into the pool waits
+# there too, held by launch hooks, and ECS does not support instances going back to the pool.)
+SWEPT_WAIT_STATES = frozenset({TERMINATING_WAIT, WARMED_TERMINATING_WAIT})
+# In a group whose warm pool takes scaled-in instances back (ReuseOnScaleIn), a termination hook
+# holds them in Warmed:Pending:Wait, the state launch hooks hold new pooled instances in too.
+SWEPT_REUSE_WAIT_STATES = SWEPT_WAIT_STATES | {WARMED_PENDING_WAIT}
+RETAIN = "retain"  # RetentionTriggers.TerminateHookAbandon (botocore RetentionAction)
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """An Auto Scaling group as DescribeAutoScalingGroups reports it.
+
+    `status` is set only while the group is being deleted (AutoScalingGroup.Status: "Delete in
+    progress" in AWS's examples; the model gives no list, so any value counts). `retains` is
+    whether its instance lifecycle policy retains an instance whose termination hook ends with
+    ABANDON (InstanceLifecyclePolicy.RetentionTriggers.TerminateHookAbandon "retain"). `waiting`
+    holds its instances (and its warm pool's, when asked for) in a termination wait, by id.
+    `reuse_on_scale_in`: its warm pool takes scaled-in instances back (InstanceReusePolicy).
+    """
+
+    name: str
+    status: str | None = None
+    retains: bool = False
+    warm_pool: bool = False
+    reuse_on_scale_in: bool = False
+    waiting: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def deleting(self) -> bool:
+        return bool(self.status)
 
 
 def _epoch(text: str) -> datetime:

@@ -11,12 +11,14 @@ says what was expected.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from drain_hook import contract
 from drain_hook.errors import InputRejected
+from drain_hook.models.observations import INSTANCE_ID_PATTERN
 
 if TYPE_CHECKING:
     from drain_hook.models.state import DrainState
@@ -38,7 +40,7 @@ class LifecycleRequest:
     hook_name: str | None
     token: str | None
     cluster: str | None  # from NotificationMetadata or the manual invoke; None: use CLUSTER_NAME
-    source: str  # eventbridge, sns or manual
+    source: str  # eventbridge, sns, manual or sweep (a lost event found by the sweep)
     dry_run: bool = False
 
 
@@ -73,7 +75,34 @@ class LoopEndedRequest:
     status: str
 
 
-Request = LifecycleRequest | IgnoredRequest | PollRequest | TaskStoppedRequest | LoopEndedRequest
+@dataclass(frozen=True)
+class SweepRequest:
+    """The scheduled rule's event: look for lifecycle actions whose event never came."""
+
+    time: str | None  # the event's time, for the log only
+
+
+@dataclass(frozen=True)
+class SpotWarningRequest:
+    """An "EC2 Spot Instance Interruption Warning" (EC2 user guide, "Spot Instance interruption
+    notices"): the instance, and what EC2 will do to it (terminate, stop or hibernate)."""
+
+    instance_id: str
+    instance_action: str
+
+
+SPOT_ACTIONS = ("terminate", "stop", "hibernate")
+_INSTANCE_ID = re.compile(INSTANCE_ID_PATTERN)
+
+Request = (
+    LifecycleRequest
+    | IgnoredRequest
+    | PollRequest
+    | TaskStoppedRequest
+    | LoopEndedRequest
+    | SweepRequest
+    | SpotWarningRequest
+)
 
 
 def parse_request(event: Any) -> Request:
@@ -171,8 +200,11 @@ def _parse_eventbridge(event: dict[str, Any]) -> Request:
     source, detail_type = event.get("source"), event.get("detail-type")
     kinds = {
         (contract.LIFECYCLE_SOURCE, contract.LIFECYCLE_DETAIL_TYPE),
+        (contract.SWEEP_SOURCE, contract.LIFECYCLE_DETAIL_TYPE),
         (contract.ECS_SOURCE, contract.TASK_DETAIL_TYPE),
         (contract.STATES_SOURCE, contract.EXECUTION_STATUS_DETAIL_TYPE),
+        (contract.SCHEDULE_SOURCE, contract.SCHEDULE_DETAIL_TYPE),
+        (contract.SPOT_SOURCE, contract.SPOT_DETAIL_TYPE),
     }
     if (source, detail_type) not in kinds:
         raise InputRejected(
@@ -184,6 +216,12 @@ def _parse_eventbridge(event: dict[str, Any]) -> Request:
         # Every stopped task of the cluster comes here: read without pydantic (cold start), the
         # detail's fields checked one by one.
         return _task_stopped(event.get("detail"))
+    if source == contract.SCHEDULE_SOURCE:
+        # Every few minutes, all day: read without pydantic too.
+        time = event.get("time")
+        return SweepRequest(time=time if isinstance(time, str) else None)
+    if source == contract.SPOT_SOURCE:
+        return _spot_warning(event.get("detail"))
     from aws_lambda_powertools.utilities.parser import parse
     from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
     from pydantic import ValidationError
@@ -196,7 +234,26 @@ def _parse_eventbridge(event: dict[str, Any]) -> Request:
         raise InputRejected(f"bad EventBridge event: {problems(error)}") from None
     if source == contract.STATES_SOURCE:
         return _loop_ended(envelope.detail)
-    return _lifecycle(envelope.detail, "eventbridge")
+    return _lifecycle(
+        envelope.detail, "sweep" if source == contract.SWEEP_SOURCE else "eventbridge"
+    )
+
+
+def _spot_warning(detail: Any) -> SpotWarningRequest:
+    """The detail of a Spot interruption warning: instance-id and instance-action."""
+    instance = detail.get("instance-id") if isinstance(detail, dict) else None
+    action = detail.get("instance-action") if isinstance(detail, dict) else None
+    if not isinstance(instance, str) or not _INSTANCE_ID.match(instance):
+        raise InputRejected(
+            "bad EC2 Spot Instance Interruption Warning: expected detail.instance-id like "
+            f'"i-0123456789abcdef0", got {instance!r}'
+        )
+    if action not in SPOT_ACTIONS:
+        raise InputRejected(
+            "bad EC2 Spot Instance Interruption Warning: expected detail.instance-action "
+            f"{' / '.join(SPOT_ACTIONS)}, got {action!r}"
+        )
+    return SpotWarningRequest(instance_id=instance, instance_action=action)
 
 
 def _task_stopped(detail: Any) -> Request:

@@ -21,10 +21,9 @@ from pydantic import (
     StrictStr,
 )
 
-from drain_hook.models.observations import HOOK_WAIT_STATES
+from drain_hook.models.observations import HOOK_WAIT_STATES, INSTANCE_ID_PATTERN
 
 STATE_VERSION = 2
-INSTANCE_ID_PATTERN = r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$"
 
 # The short word that says what this invocation did (documented in the README).
 Action = Literal[
@@ -42,6 +41,7 @@ Action = Literal[
     "lifecycle_ended",  # the instance is no longer held by our hook: nothing more to do
     "continued",  # the loop carries on in a fresh execution (history limit)
     "dry_run",  # reported what it would do; wrote nothing
+    "group_deleting",  # the group is being deleted: completed at once, no drain
 ]
 HoldStartSource = Literal["scaling_activity", "drain_record", "first_seen"]
 
@@ -137,6 +137,10 @@ class DrainState(BaseModel):
     round_id: StrictStr | None = None
     execution_generation: StrictInt = Field(default=0, ge=0)
     service_strategies: dict[str, Literal["REPLICA", "DAEMON"]] = Field(default_factory=dict)
+    # The services that had tasks on the instance when the drain began (RELEASE_WHEN=
+    # services_steady waits for them). Input like the rest: a release never rests on this list
+    # alone (the flow adds what AWS records, so a shortened list can only be widened).
+    release_services: list[StrictStr] = Field(default_factory=list)
     retry: RetryPolicy | None = None
     # The retry count (retry.failed_seconds) at which the deadline has passed, written by each
     # poll that keeps waiting: the state machine compares numbers, not timestamps, whose formats
