@@ -10,7 +10,7 @@ NPM_STAMP := node_modules/.installed
 FAST_TESTS := tests/infra tests/packaging tests/drain_lambda/test_decision.py \
 	tests/drain_lambda/test_config_and_requests.py -m "not synth and not slow"
 
-.PHONY: help venv test test-fast lint demo invoke bench soak synth cdk deploy destroy clean
+.PHONY: help venv test test-fast lint demo invoke bench soak synth cdk bootstrap deploy destroy clean
 
 help:
 	@echo "make demo      - run a scale-in drain end to end on the embedded local AWS (no account needed)"
@@ -19,8 +19,9 @@ help:
 	@echo "make test-fast - lint and the unit and property tests (under a minute)"
 	@echo "make bench     - cold start, CLI start, instance refresh, scale-in, release and burst benchmarks (figures; long: BURST_ARGS= shortens)"
 	@echo "make soak      - 500 seeded random drains with faults, invariants checked (docs/soak.md)"
-	@echo "make synth     - synthesize offline into cdk.out/ (CDK_ARGS='-c demo=true' by default)"
-	@echo "make cdk ARGS='diff -c demo=true' - any cdk command, with the venv and the pinned CLI"
+	@echo "make synth     - synthesize offline into cdk.out/ (CDK_ARGS='-c sample_cluster=true' by default)"
+	@echo "make cdk ARGS='diff -c sample_cluster=true' - any cdk command, with the venv and the pinned CLI"
+	@echo "make bootstrap - cdk bootstrap of the credentials' account and Region (once per environment)"
 	@echo "make deploy    - cdk deploy (needs AWS credentials; pass CDK_ARGS='-c ...')"
 	@echo "make destroy   - cdk destroy (same CDK_ARGS as deploy)"
 
@@ -47,7 +48,7 @@ invoke: $(STAMP)
 	$(BIN)/python -m local_aws.invoke $(EVENT)
 
 # Benchmarks print figures and assert nothing about time (BENCH_ARGS="--quick" for a short run).
-# The burst runs the sizes of issue 8 (long: BURST_ARGS= for the small size, ~30 s).
+# The burst runs its full sizes by default (long: BURST_ARGS= for the small size, ~30 s).
 BURST_ARGS ?= --full
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.cold_start
@@ -82,16 +83,28 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $(NPM_STAMP)
 
+# Offline, the sample cluster's stack by default (no account needed to synthesize it).
+SAMPLE_CLUSTER_ARGS := -c sample_cluster=true
 synth: $(STAMP) $(NPM_STAMP)
-	$(CDK) synth --quiet $(or $(CDK_ARGS),-c demo=true)
+	$(CDK) synth --quiet $(or $(CDK_ARGS),$(SAMPLE_CLUSTER_ARGS))
 
 cdk: $(STAMP) $(NPM_STAMP)
 	$(CDK) $(ARGS)
 
+# The CLI learns the environment to bootstrap from a stack of the app (an environment-agnostic
+# one resolves to the credentials' account and Region); the stack itself is not deployed.
+bootstrap: $(STAMP) $(NPM_STAMP)
+	$(CDK) bootstrap $(or $(CDK_ARGS),$(SAMPLE_CLUSTER_ARGS))
+
+# Deploy and destroy act on real resources: the mode is never a default.
+NEEDS_CDK_ARGS = @test -n "$(CDK_ARGS)" || { echo "make $@ needs CDK_ARGS: '$(SAMPLE_CLUSTER_ARGS)', or '-c cluster_name=<cluster> -c asg_names=<group>[,<group>...]' (attach mode)" >&2; exit 2; }
+
 deploy: $(STAMP) $(NPM_STAMP)
+	$(NEEDS_CDK_ARGS)
 	$(CDK) deploy $(CDK_ARGS)
 
 destroy: $(STAMP) $(NPM_STAMP)
+	$(NEEDS_CDK_ARGS)
 	$(CDK) destroy $(CDK_ARGS)
 
 clean:

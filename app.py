@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""CDK entry point: `npx cdk synth -c demo=true` or `-c cluster_name=... -c asg_names=a,b`.
+"""CDK entry point: `npx cdk synth --quiet -c sample_cluster=true` (a sample cluster of its own)
+or `-c cluster_name=... -c asg_names=a,b` (attach mode). Without any key it synthesizes no stack
+and says how to pick a mode.
 
 cdk.json runs `python3 app.py`. Outside the repository's venv (`npx cdk ...` without
 `source .venv/bin/activate`) this re-runs itself with .venv/bin/python when that venv exists,
@@ -38,7 +40,7 @@ if __name__ == "__main__":
     # Importing aws-cdk-lib starts its Node runtime (jsii): say so, it takes seconds.
     print("ecs-drain-hook: loading aws-cdk-lib (jsii starts Node)...", file=sys.stderr)
     from ecs_drain_hook import SettingsError
-    from infra.app import build_app
+    from infra.app import PICK_A_MODE, build_app, stacks_of
     from infra.config import ContextError
 
     try:
@@ -47,5 +49,7 @@ if __name__ == "__main__":
         # A usage message, not a stack trace: it names the -c keys to set.
         print(f"ecs-drain-hook: {error}", file=sys.stderr)
         sys.exit(2)
+    if not stacks_of(app):
+        print(f"ecs-drain-hook: {PICK_A_MODE}", file=sys.stderr)
     app.synth()
     print(f"ecs-drain-hook: synthesized in {time.monotonic() - started:.1f} s", file=sys.stderr)

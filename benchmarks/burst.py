@@ -22,7 +22,7 @@ the run goes on until every lifecycle action has ended.
 A burst needs somewhere for its tasks to go: with min 100%, ECS stops a drained task only once
 its replacement runs elsewhere. A run whose replica tasks would not fit on the instances left
 after the burst is refused before the scale-in (it would only show the deadline policy): the
-1,000-instance burst runs on 2,000 instances with the issue's 10,000 tasks, which fit on the
+1,000-instance burst runs on 2,000 instances with the full run's 10,000 tasks, which fit on the
 1,000 left.
 
 Printed per run: how every lifecycle action ended; lost tasks, failed executions, Lambda events
@@ -60,7 +60,7 @@ TASKS_PER_SERVICE = 200
 # ASSUMED: how long one HTTP attempt to an AWS API takes (AWS publishes no figure); it is what
 # makes a Lambda run last, so what concurrency and the buckets act on.
 CALL_LATENCY_SECONDS = 0.05
-TASKS_PER_INSTANCE = 10  # the density: 10,000 tasks on 1,000 instances
+TASKS_PER_INSTANCE = 10  # the full run's density: 10,000 tasks on 1,000 instances
 # (cluster, burst, tasks) per run.
 SMALL = [(100, 10, 500), (100, 50, 500)]
 FULL = [(1000, 100, 10000), (1000, 200, 10000), (2000, 1000, 10000)]
@@ -416,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.burst", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--full", action="store_true", help="the issue's sizes (long)")
+    parser.add_argument("--full", action="store_true", help="the full sizes (long)")
     parser.add_argument("--cluster", type=_ints, help="container instances (one per burst)")
     parser.add_argument("--burst", type=_ints, help="instances scaled in at once")
     parser.add_argument(

@@ -103,7 +103,7 @@ class Drain:
 
 
 def _world(sb: Sandbox, batch_seconds: float | None) -> tuple[str, str]:
-    """The issue's short drain: three instances, two services, one scaled in; optionally a
+    """The benchmark's short drain: three instances, two services, one scaled in; optionally a
     standalone task on the victim that runs `batch_seconds` (a longer drain)."""
     asg = sb.add_cluster(CLUSTER, instances=3, heartbeat_timeout=1200)
     for family in ("web", "worker", "batch"):

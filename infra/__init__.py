@@ -1,4 +1,4 @@
-"""This repository's CDK app (context keys, attach and demo stacks), using ecs_drain_hook.
+"""This repository's CDK app (context keys, attach and sample-cluster stacks) on ecs_drain_hook.
 
 Importing it quiets the banners jsii's Node runtime prints on a Node release it calls old or
 untested (the pinned aws-cdk-lib supports Node 22 and 24 and still runs on 20): set before

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
 from ecs_drain_hook import HookTiming, SettingsError, Tunables
 from ecs_drain_hook.alarms import check_stuck_drain_seconds
-from ecs_drain_hook.stack_names import DEFAULT_ATTACH_STACK, DEFAULT_DEMO_STACK
+from ecs_drain_hook.stack_names import DEFAULT_ATTACH_STACK, DEFAULT_SAMPLE_CLUSTER_STACK
 from ecs_drain_hook.timing import (
     INTAKE_CONCURRENCY_RANGE,
     INTAKE_MAX_CONCURRENCY,
@@ -18,7 +19,28 @@ from ecs_drain_hook.timing import (
 )
 
 ATTACH_USAGE = "-c cluster_name=<ECS cluster> -c asg_names=<group>[,<group>...]"
-DEMO_USAGE = "-c demo=true"
+SAMPLE_CLUSTER_USAGE = "-c sample_cluster=true"
+# The keys that choose what the app builds.
+MODE_KEYS = ("sample_cluster", "cluster_name", "asg_names")
+# Every other key the app reads; each Tunables field is a key too (_tunables).
+SETTING_KEYS = (
+    "stack_name",
+    "hook_name",
+    "alarm_topic_arn",
+    "log_retention_days",
+    "reserved_concurrency",
+    "intake_concurrency",
+    "heartbeat_timeout_seconds",
+    "lost_event_sweep_minutes",
+    "managed_draining",
+    "powertools_layer_arn",
+    "set_retention_policy",
+    "stuck_drain_alarm_seconds",
+)
+# Keys the app once read under another name: refused with the new one.
+RENAMED_KEYS = {"demo": SAMPLE_CLUSTER_USAGE}
+# Keys the CDK CLI may keep in context without a colon (cdk.context.json).
+CDK_PLAIN_KEYS = ("acknowledged-issue-numbers",)
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
@@ -34,9 +56,40 @@ class ContextError(ValueError):
     """Missing, malformed or contradictory -c values; the message names the keys to set."""
 
 
+def known_keys() -> tuple[str, ...]:
+    """Every context key this app reads."""
+    return (*MODE_KEYS, *SETTING_KEYS, *(spec.name for spec in fields(Tunables)))
+
+
+def is_cdk_key(key: str) -> bool:
+    """A key of the CDK itself: the CLI's own (aws:cdk:...), lookups cached in cdk.context.json
+    (provider:account=...:region=...), feature flags (@aws-cdk/...) and the CLI's plain ones."""
+    return ":" in key or key.startswith(("aws-cdk", "@aws-cdk")) or key in CDK_PLAIN_KEYS
+
+
+def check_keys(keys: Iterable[str]) -> None:
+    """Refuse a key this app does not read, naming the closest known one: a misspelled key would
+    otherwise leave its default in place unnoticed. CDK's own keys pass."""
+    known = known_keys()
+    for key in sorted(keys):
+        if key in known or is_cdk_key(key):
+            continue
+        if key in RENAMED_KEYS:
+            raise ContextError(f"-c {key} is now {RENAMED_KEYS[key]}")
+        nearest = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {nearest[0]}?" if nearest else f"the keys: {', '.join(known)}"
+        raise ContextError(f"unknown context key -c {key}: {hint}")
+
+
+def sets_any_key(get: Callable[[str], Any]) -> bool:
+    """Whether the context sets any key of this app. Without one the app builds no stack (so
+    `cdk ls` and the like run); with some but no mode, from_context names the keys missing."""
+    return any(get(key) not in (None, "") for key in (*known_keys(), *RENAMED_KEYS))
+
+
 @dataclass(frozen=True)
 class AppConfig:
-    demo: bool
+    sample_cluster: bool
     stack_name: str
     cluster_name: str | None
     asg_names: tuple[str, ...]
@@ -57,21 +110,24 @@ class AppConfig:
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> AppConfig:
         """Build from a context getter (app.node.try_get_context)."""
-        demo = _bool(get, "demo", default=False)
+        for old, new in RENAMED_KEYS.items():
+            if get(old) is not None:
+                raise ContextError(f"-c {old} is now {new}")
+        sample_cluster = _bool(get, "sample_cluster", default=False)
         cluster_name = _str(get, "cluster_name")
         asg_names = tuple(n.strip() for n in (_str(get, "asg_names") or "").split(",") if n.strip())
         managed = _str(get, "managed_draining")
-        if demo:
+        if sample_cluster:
             given = [k for k, v in (("cluster_name", cluster_name), ("asg_names", asg_names)) if v]
             if given:
                 raise ContextError(
-                    f"-c demo=true builds its own cluster and group: drop {', '.join(given)} "
-                    f"or drop demo (attach mode: {ATTACH_USAGE})"
+                    f"{SAMPLE_CLUSTER_USAGE} builds its own cluster and group: drop "
+                    f"{', '.join(given)} or drop sample_cluster (attach mode: {ATTACH_USAGE})"
                 )
             if managed is not None:
                 raise ContextError(
-                    "-c managed_draining applies to attach mode only: demo mode always disables "
-                    "managed draining on its capacity provider"
+                    "-c managed_draining applies to attach mode only: the sample cluster always "
+                    "disables managed draining on its capacity provider"
                 )
         else:
             missing = [
@@ -80,7 +136,8 @@ class AppConfig:
             if missing:
                 raise ContextError(
                     f"missing context: {', '.join('-c ' + k for k in missing)}. Attach to an "
-                    f"existing cluster with {ATTACH_USAGE}, or build a demo with {DEMO_USAGE}"
+                    f"existing cluster with {ATTACH_USAGE}, or build a sample cluster with "
+                    f"{SAMPLE_CLUSTER_USAGE}"
                 )
             assert cluster_name is not None
             if not _CLUSTER_NAME.match(cluster_name):
@@ -96,7 +153,7 @@ class AppConfig:
             raise ContextError("-c managed_draining must be enabled or disabled")
 
         stack_name = _str(get, "stack_name") or (
-            DEFAULT_DEMO_STACK if demo else DEFAULT_ATTACH_STACK
+            DEFAULT_SAMPLE_CLUSTER_STACK if sample_cluster else DEFAULT_ATTACH_STACK
         )
         if not _STACK_NAME.match(stack_name):
             raise ContextError(
@@ -131,7 +188,7 @@ class AppConfig:
             raise ContextError(f"bad drain setting (-c <name>=<value>): {error}") from None
 
         return cls(
-            demo=demo,
+            sample_cluster=sample_cluster,
             stack_name=stack_name,
             cluster_name=cluster_name,
             asg_names=asg_names,

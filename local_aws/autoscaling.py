@@ -189,8 +189,8 @@ class Knobs:
     token_ready_after_seconds: float = 0.0
     # DeleteAutoScalingGroup with ForceDelete: the API reference says it deletes the group's
     # outstanding lifecycle actions and does not wait for the instances to terminate; whether
-    # the terminations it starts wait for the group's termination hooks is not said (aws-cdk
-    # issue 18179 reports stack deletions held for hours by a drain hook). True: they wait, with
+    # the terminations it starts wait for the group's termination hooks is not said (the report
+    # aws/aws-cdk#18179 has stack deletions held for hours by a drain hook). True: they wait, with
     # the group's Status "Delete in progress" meanwhile (the answer that holds a deletion
     # longest); False: every instance goes at once.
     force_delete_holds: bool = True
@@ -1117,7 +1117,7 @@ def _cause_update(request: Any, group: Any) -> str | None:
     )
 
 
-def _cause_create(request: Any, group: Any) -> str | None:
+def _cause_create(request: Any, group: Any) -> str | None:  # noqa: ARG001  (a cause's signature)
     desired = request._get_int_param("DesiredCapacity")
     if desired is None:
         desired = request._get_int_param("MinSize") or 0

@@ -222,7 +222,7 @@ def _arn_prefix(sim: EcsSimulator) -> str:
 
 
 def _limit_then(original: Handler, param: str, limit: int, what: str) -> Callable[..., Any]:
-    def call(resp: Any, sim: EcsSimulator) -> Any:
+    def call(resp: Any, sim: EcsSimulator) -> Any:  # noqa: ARG001  (a handler's signature)
         backend = resp.ecs_backend
         cluster = backend._get_cluster(resp._get_param("cluster", "default"))
         _too_many(resp._get_param(param), limit, what)

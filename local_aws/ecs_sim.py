@@ -396,7 +396,8 @@ class EcsSimulator:
     def _service_tasks(self, cluster: str, name: str) -> list[Any]:
         return list(self._by_service.get((cluster, name), {}).values())
 
-    def tasks_on(self, cluster: str, container_instance_arn: str) -> list[Any]:
+    # The cluster, as ListTasks takes it: an instance's ARN alone names it.
+    def tasks_on(self, cluster: str, container_instance_arn: str) -> list[Any]:  # noqa: ARG002
         ci_id = container_instance_arn.split("/")[-1]
         return [
             t
@@ -508,7 +509,7 @@ class EcsSimulator:
             )
             self._task_changed(task)
         else:
-            self._walk_stop(task, ci)
+            self._walk_stop(task)
         if ci is not None:
             self._instance_changed(ci)  # told to stop: runningTasksCount dropped
 
@@ -520,9 +521,9 @@ class EcsSimulator:
             return
         task.stopped_reason = "Essential container in task exited"
         task.stop_code = CONTAINER_EXITED
-        self._walk_stop(task, self._instance_of(task))
+        self._walk_stop(task)
 
-    def _walk_stop(self, task: Any, ci: Any | None) -> None:
+    def _walk_stop(self, task: Any) -> None:
         if task.last_status in STARTING:
             self._finish_stop(task)  # nothing is running yet: it stops at once
             return
@@ -628,7 +629,7 @@ class EcsSimulator:
         for task in self.tasks_on(ci.cluster_name, arn):
             if task.task_arn in self._stop_deferred:
                 self._stop_deferred.discard(task.task_arn)
-                self._walk_stop(task, ci)
+                self._walk_stop(task)
         # ... then what it would have reported meanwhile, in the original order.
         now = self.clock.now()
         for action, key in self._deferred.pop(arn, []):

@@ -20,9 +20,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from drain_hook import contract
 from local_aws import autoscaling
 from local_aws.sandbox import FUNCTION_NAME, HOOK_NAME, Sandbox
+
+# After local_aws.sandbox: it puts lambda/ on the import path, as the Lambda runtime has it.
+from drain_hook import contract  # isort: skip
 
 SAMPLE_INSTANCE = "i-0123456789abcdef0"
 SAMPLE_TOKEN = "87654321-4321-4321-4321-210987654321"

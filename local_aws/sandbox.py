@@ -45,6 +45,11 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.utils import generate_instance_identity_document
 from moto.moto_api._internal import mock_random
 
+from ecs_drain_hook.stack_names import (
+    DEFAULT_ATTACH_STACK,
+    OUTPUT_FUNCTION_NAME,
+    OUTPUT_STATE_MACHINE_ARN,
+)
 from local_aws import (
     autoscaling,
     cloudformation,
@@ -79,14 +84,14 @@ REGION = "us-east-1"
 FUNCTION_NAME = "ecs-drain-hook"
 STATE_MACHINE_NAME = "ecs-drain-hook-loop"
 HOOK_NAME = "ecs-drain-hook"
-HANDLER = "drain_hook.handler.lambda_handler"
-TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+HANDLER = template.DRAIN_HANDLER
+TERMINATING = autoscaling.TERMINATING
 
 # The Lambda's environment in the sandbox, besides what the template sets: quiet logs, no EMF.
 # The tunables come from the synthesized stack (what `cdk deploy` ships); only logging is quieter.
 DEFAULT_LAMBDA_ENV = {
-    "POWERTOOLS_SERVICE_NAME": "ecs-drain-hook",
-    "POWERTOOLS_METRICS_NAMESPACE": "EcsDrainHook",
+    "POWERTOOLS_SERVICE_NAME": template.contract.SERVICE_NAME,
+    "POWERTOOLS_METRICS_NAMESPACE": template.contract.METRICS_NAMESPACE,
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
@@ -452,11 +457,15 @@ class Sandbox:
             self.put_rule(rule)
         self.definition = definition
 
-    def publish_stack(self, stack_name: str = "EcsDrainHook") -> None:
+    def publish_stack(self, stack_name: str = DEFAULT_ATTACH_STACK) -> None:
         """Describe the deployment as its CloudFormation stack would (DescribeStacks outputs
-        FunctionName and StateMachineArn, infra/stacks/drain_hook_stack.py), so a client that
-        finds the deployment by its stack (the ecs-drain-hook CLI) finds this one."""
-        outputs = {"FunctionName": FUNCTION_NAME, "StateMachineArn": self.state_machine_arn}
+        the function's name and the state machine's ARN, as EcsDrainHook(outputs=True) adds
+        them), so a client that finds the deployment by its stack (the ecs-drain-hook CLI)
+        finds this one."""
+        outputs = {
+            OUTPUT_FUNCTION_NAME: FUNCTION_NAME,
+            OUTPUT_STATE_MACHINE_ARN: self.state_machine_arn,
+        }
         cloudformation.publish(stack_name, outputs, self.region)
 
     def _intake_source(self, spec: template.IntakeSpec) -> SqsEventSource:
@@ -902,7 +911,7 @@ class Sandbox:
         return str(arn)
 
     # --- Auto Scaling: activities, warm pools, other termination hooks ---------------------
-    # (local_aws/autoscaling.py, scaling_activities.py, warm_pools.py, other_hooks.py)
+    # Modelled in local_aws's autoscaling, scaling_activities, warm_pools and other_hooks.
 
     def configure_autoscaling(self, **knobs: Any) -> autoscaling.Knobs:
         """Set Auto Scaling knobs (`autoscaling.Knobs`); the seed defaults to the sandbox's."""

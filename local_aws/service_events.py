@@ -62,7 +62,8 @@ class ServiceEvents:
             service, f"service {service.name} has started {len(task_arns)} tasks: {ids}.", now
         )
 
-    def stopped(self, key: str, service: Any, task_arns: list[str], now: datetime) -> None:
+    # Keyed like the other events, though no later event cancels this one.
+    def stopped(self, key: str, service: Any, task_arns: list[str], now: datetime) -> None:  # noqa: ARG002
         ids = " ".join(f"task {arn.rsplit('/', 1)[-1]}" for arn in task_arns)
         self._write(
             service,

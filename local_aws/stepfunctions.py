@@ -961,7 +961,7 @@ def _install_errors() -> None:
     ) -> None:
         if history_full(env):
             raise HistoryLimitReached(HISTORY_LIMIT_CAUSE)
-        botocore_op = _operation_name(self._get_boto_service_name(), self.resource.api_action)
+        botocore_op = _operation_name(self.resource.api_action)
         _task_fault(self._get_boto_service_name(), botocore_op)
         original_sdk_eval(
             self, env, resource_runtime_part, normalised_parameters, state_credentials
@@ -993,6 +993,6 @@ def _install_errors() -> None:
         module.boto_client_for = _client_for(sfn_boto_client.boto_client_for)  # type: ignore[attr-defined]
 
 
-def _operation_name(service: str, api_action: str) -> str:
+def _operation_name(api_action: str) -> str:
     """The API's operation name ("completeLifecycleAction" -> "CompleteLifecycleAction")."""
     return api_action[:1].upper() + api_action[1:]

@@ -41,6 +41,7 @@ Two sources, one result (`DrainDefinition`):
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -67,7 +68,7 @@ INTEGRATION_ARNS = {
 }
 STATE_MACHINE_ARN_PLACEHOLDER = "${DrainStateMachineArn}"
 STATE_MACHINE_NAME_PLACEHOLDER = "${DrainStateMachineName}"
-LIFECYCLE_DETAIL_TYPE = "EC2 Instance-terminate Lifecycle Action"
+LIFECYCLE_DETAIL_TYPE = contract.LIFECYCLE_DETAIL_TYPE
 DRAIN_HANDLER = "drain_hook.handler.lambda_handler"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -507,8 +508,15 @@ def _synthesized(extra: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     import tempfile
 
     quiet_jsii()
-    from infra.app import build_app
+    from infra.app import PROGRESS_VARIABLE, build_app
 
+    if os.environ.get(PROGRESS_VARIABLE) == "1":
+        # build_app's own progress names the stack's mode: say where it is going.
+        print(
+            "ecs-drain-hook: the local sandbox run deploys the attach-mode stack on the "
+            "embedded local AWS; synthesizing it",
+            file=sys.stderr,
+        )
     context = {
         **json.loads((ROOT / "cdk.json").read_text())["context"],
         **SANDBOX_CONTEXT,

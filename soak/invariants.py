@@ -33,7 +33,7 @@ seconds (ECS attribute values), so a time it derives may be up to a second befor
 - nothing_lost: no task is still unstopped when its instance terminates, except daemon tasks
   that don't hold the instance, after a release never_early allows, or after a timeout
   never_stuck excuses.
-- errors_release (issue 7's release rule): a loop that ends FAILED, TIMED_OUT or ABORTED while
+- errors_release (the release rule): a loop that ends FAILED, TIMED_OUT or ABORTED while
   its action waits gets the action completed within RELEASE_WITHIN_SECONDS (60 s) of its end,
   unless injected faults hit that release (then never_stuck judges the end). A loop whose polls
   fail keeps going until ERROR_RELEASE_SECONDS of failures and no longer than the ASL allows:
@@ -71,8 +71,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from drain_hook.settings import ERROR_RETRY_SECONDS
+from drain_hook.contract import LOOP_BAD_ENDS
+from drain_hook.logic.decision import GLOBAL_TIMEOUT_MARGIN_SECONDS
+from drain_hook.settings import ERROR_RETRY_SECONDS, lifecycle_global_timeout
 from local_aws.sandbox import HOOK_NAME
+from local_aws.template import ASL_FILE
 from soak.records import (
     ActionView,
     ExecutionView,
@@ -100,15 +103,31 @@ INVARIANTS = (
 # A Spot warning's Lambda run: bus latency, a cold start, retries of throttled calls.
 SPOT_DRAINING_SECONDS = 10
 TOLERANCE = timedelta(seconds=1)
-LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS = 48 * 3600
-# The drain finishes this long before the hook's global timeout (README: MAX_DRAIN_SECONDS).
-GLOBAL_TIMEOUT_MARGIN_SECONDS = 60
-RELEASE_WITHIN_SECONDS = 60  # issue 7, item 4: "within a minute"
+# The release rule: a loop that ends badly has its action completed within a minute.
+RELEASE_WITHIN_SECONDS = 60
 DELIVERY_SLACK_SECONDS = 1  # the sandbox bus delivers 0.1 to 0.5 s after the event
-# The state machine retries a failed poll after $.retry.wait_seconds: min(60, heartbeat / 2).
-# PollDrain retries Lambda.* errors 3 times, 2 s doubling, FULL jitter, at most 20 s each.
-POLL_TASK_RETRY_SECONDS = 2 + 4 + 8
-BAD_ENDS = ("FAILED", "TIMED_OUT", "ABORTED")
+BAD_ENDS = LOOP_BAD_ENDS
+
+
+def _poll_task_retry_seconds() -> int:
+    """The longest PollDrain's own retries of Lambda's errors wait in one cycle, from the ASL's
+    Retry (each wait IntervalSeconds x BackoffRate^n, at most MaxDelaySeconds; ASL defaults)."""
+    definition = json.loads(ASL_FILE.read_text())
+    (retrier,) = [
+        r
+        for r in definition["States"]["PollDrain"]["Retry"]
+        if any(name.startswith("Lambda.") for name in r["ErrorEquals"])
+    ]
+    interval, rate = retrier.get("IntervalSeconds", 1), retrier.get("BackoffRate", 2.0)
+    cap = retrier.get("MaxDelaySeconds", math.inf)
+    return math.ceil(
+        sum(min(cap, interval * rate**n) for n in range(retrier.get("MaxAttempts", 3)))
+    )
+
+
+# The state machine retries a failed poll after $.retry.wait_seconds (ERROR_RETRY_SECONDS, or
+# half the heartbeat timeout when shorter); within each cycle PollDrain first retries in place.
+POLL_TASK_RETRY_SECONDS = _poll_task_retry_seconds()
 # Texts of the sandbox's injected faults (local_aws/faults.py, lambda_runtime.py).
 INJECTED_TEXTS = ("Rate exceeded", "Injected ")
 # What a Spot interruption warning writes, before any lifecycle action.
@@ -277,7 +296,7 @@ class _Context:
 
     def deadline(self, action: ActionView) -> datetime:
         """Entry into the wait + min(MAX_DRAIN_SECONDS, global timeout - margin - grace)."""
-        global_timeout = min(LIFECYCLE_GLOBAL_TIMEOUT_MAX_SECONDS, 100 * action.heartbeat_timeout)
+        global_timeout = lifecycle_global_timeout(action.heartbeat_timeout)
         limit = min(
             self.t.max_drain_seconds,
             max(
@@ -554,7 +573,7 @@ class _Context:
         if executions:
             last = max(executions, key=lambda e: e.stopped_at or e.started_at)
             if last.status in BAD_ENDS:
-                return self._release_missing(action, last)
+                return self._release_missing(last)
             result = self._last_result(action)
             return (
                 False,
@@ -750,9 +769,7 @@ class _Context:
                 return event
         return None
 
-    def _release_missing(
-        self, action: ActionView, execution: ExecutionView
-    ) -> tuple[bool, str, str]:
+    def _release_missing(self, execution: ExecutionView) -> tuple[bool, str, str]:
         """The loop ended badly and nothing released the action: why?"""
         where = (
             f"loop {execution.name} ended {execution.status} ({execution.error}) at "
@@ -1099,7 +1116,7 @@ class _Context:
                 return []
             if self._release_path_hit(execution, stopped, action.ended_at):
                 return []  # injected faults delayed the release; it still came
-        excused, tag, why = self._release_missing(action, execution)
+        excused, tag, why = self._release_missing(execution)
         if excused:
             return []
         if action.ended_by == "complete" and action.ended_at is not None:

@@ -17,13 +17,16 @@ from datetime import datetime
 from typing import Any
 
 from local_aws import autoscaling
+from local_aws.ecs_events import TASK_STATE_CHANGE
 from local_aws.ecs_sim import SimEvent
 from local_aws.sandbox import HOOK_NAME, CallRecord, FaultRecord, Sandbox
 from local_aws.sqs_event_source import unqueued
+from local_aws.stepfunctions import STATUS_CHANGE
 
-LIFECYCLE_DETAIL_TYPE = "EC2 Instance-terminate Lifecycle Action"
-TASK_DETAIL_TYPE = "ECS Task State Change"
-STATUS_DETAIL_TYPE = "Step Functions Execution Status Change"
+# The events the sandbox puts on its bus, as AWS names them.
+LIFECYCLE_DETAIL_TYPE = autoscaling.DETAIL_TYPE
+TASK_DETAIL_TYPE = TASK_STATE_CHANGE
+STATUS_DETAIL_TYPE = STATUS_CHANGE
 USER_INITIATED = "UserInitiated"  # Task.stopCode of StopTask: only the drain Lambda calls it here
 
 

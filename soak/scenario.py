@@ -40,13 +40,13 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from local_aws.sandbox import FUNCTION_NAME
 from soak.deployment import heartbeat_bounds, tunables_from_env
 
 Profile = Literal["full", "fast"]
 PROFILES: tuple[Profile, ...] = ("full", "fast")
 
-FUNCTION = "ecs-drain-hook"
-LIFECYCLE_DETAIL_TYPE = "EC2 Instance-terminate Lifecycle Action"
+FUNCTION = FUNCTION_NAME
 
 # Every AWS operation the drain Lambda calls (lambda/drain_hook/adapters/).
 LAMBDA_OPERATIONS = (
@@ -244,10 +244,8 @@ def generate(seed: int, profile: Profile = "full") -> Scenario:
         heartbeat = _log_uniform_int(rng, low, high)
 
     services = _services(rng, instances, fast)
-    standalone = _standalone(rng, removed, instances - removed, fast)
-    outages = _agent_outages(
-        rng, removed, instances - removed, int(env["AGENT_DISCONNECTED_GRACE_SECONDS"])
-    )
+    standalone = _standalone(rng, instances - removed, fast)
+    outages = _agent_outages(rng, instances - removed, int(env["AGENT_DISCONNECTED_GRACE_SECONDS"]))
     flapping = None
     if rng.random() < 0.2:
         flapping = (rng.uniform(1, 12), rng.uniform(3, 20), rng.uniform(30, 300))
@@ -444,9 +442,7 @@ def _lifetime(rng: random.Random) -> float | None:
     return rng.uniform(600, 5400)
 
 
-def _standalone(
-    rng: random.Random, targets: int, others: int, fast: bool
-) -> tuple[StandaloneSpec, ...]:
+def _standalone(rng: random.Random, others: int, fast: bool) -> tuple[StandaloneSpec, ...]:
     out = []
     for _ in range(rng.randint(0, 3 if fast else 6)):
         on_target = others == 0 or rng.random() < 0.7
@@ -454,9 +450,7 @@ def _standalone(
     return tuple(out)
 
 
-def _agent_outages(
-    rng: random.Random, targets: int, others: int, grace: int
-) -> tuple[AgentOutage, ...]:
+def _agent_outages(rng: random.Random, others: int, grace: int) -> tuple[AgentOutage, ...]:
     if rng.random() >= 0.25:
         return ()
     out = []

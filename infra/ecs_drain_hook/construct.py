@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from aws_cdk import Annotations, Aws, Duration, Fn, Names, RemovalPolicy, Token
+from aws_cdk import Annotations, Aws, CfnOutput, Duration, Fn, Names, RemovalPolicy, Token
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
@@ -32,6 +32,13 @@ from ecs_drain_hook.other_hooks import OtherHooksCheck
 from ecs_drain_hook.powertools import POWERTOOLS_VERSION
 from ecs_drain_hook.retention import apply_retention
 from ecs_drain_hook.runtime.drain_hook.settings import Tunables
+from ecs_drain_hook.stack_names import (
+    OUTPUT_DASHBOARD_URL,
+    OUTPUT_DEAD_LETTER_QUEUE_URL,
+    OUTPUT_FUNCTION_NAME,
+    OUTPUT_INTAKE_QUEUE_URL,
+    OUTPUT_STATE_MACHINE_ARN,
+)
 from ecs_drain_hook.timing import (
     INTAKE_CONCURRENCY_RANGE,
     INTAKE_MAX_CONCURRENCY,
@@ -65,6 +72,24 @@ class EcsDrainHook(Construct):
     Drop it into any stack with a cluster (imported or created) and the groups that feed it. The
     Lambda's tunables (`Tunables`, every field also a CDK context key of the repository's app)
     are checked here, with the same messages the Lambda would give at cold start.
+
+    Attributes (the values that are names, ARNs or URLs are tokens until deploy):
+        function: the drain Lambda (`aws_lambda.Function`): every round of every drain runs in it.
+        state_machine: the wait loop (`aws_stepfunctions.StateMachine`), one execution per drain.
+        state_machine_name, state_machine_arn: its name and ARN, known before it is created.
+        intake_queue: the SQS queue lifecycle events wait in for their first round; send a
+            lifecycle event's JSON to it to replay that event.
+        dead_letter_queue: the SQS queue of undeliverable events, failed asynchronous runs and
+            lifecycle events whose first round failed every receive.
+        dashboard_url: the CloudWatch console URL of the drain dashboard.
+        alarms: the `DrainAlarms` construct; `alarms.alarms` maps each alarm's id to it.
+        hooks: the `CfnLifecycleHook` of each group (termination transition, `hook_name`).
+        tunables: the Lambda's settings in effect.
+        timing: the derived heartbeat timeout, the loop's timeout and the delivery bounds
+            (`HookTiming`); heartbeat_timeout_seconds is its heartbeat timeout.
+        hook_name: the lifecycle hooks' name.
+        stuck_drain_alarm_seconds: the drain age at which the stuck-drain alarm fires.
+        outputs: the CfnOutputs added with `outputs=True`, by output id (empty otherwise).
     """
 
     def __init__(
@@ -89,6 +114,7 @@ class EcsDrainHook(Construct):
         lost_event_sweep_minutes: int = SWEEP_MINUTES_DEFAULT,
         set_retention_policy: bool = False,
         stuck_drain_alarm_seconds: int | None = None,
+        outputs: bool = False,
     ) -> None:
         """
         Args:
@@ -111,6 +137,9 @@ class EcsDrainHook(Construct):
             stuck_drain_alarm_seconds: the age of a drain at which the stuck-drain alarm
                 fires (metric OldestDrainSeconds of the cluster; default: half of
                 `max_drain_seconds`; below `max_drain_seconds`).
+            outputs: add a CfnOutput each for the function's name, the state machine's ARN,
+                the intake and dead-letter queues' URLs and the dashboard's URL (the stack's
+                outputs then name what the ecs-drain-hook command and the runbook need).
         """
         super().__init__(scope, construct_id)
         groups = list(auto_scaling_groups)
@@ -229,6 +258,7 @@ class EcsDrainHook(Construct):
             dead_letter_queue=self.dead_letter_queue,
             max_concurrency=intake_concurrency,
         )
+        self.intake_queue = self.intake.queue
         self.drain_function.allow_sweep_intake(self.intake.queue)
         self.rules = DrainEventRules(
             self,
@@ -290,11 +320,42 @@ class EcsDrainHook(Construct):
             dead_letter_queue=self.dead_letter_queue,
             intake_queue=self.intake.queue,
         )
+        self.outputs: dict[str, CfnOutput] = self._add_outputs() if outputs else {}
 
     @property
     def dashboard_url(self) -> str:
         """The CloudWatch console URL of the dashboard (a token; e.g. for a CfnOutput)."""
         return self.dashboard.url
+
+    @property
+    def hooks(self) -> list[autoscaling.CfnLifecycleHook]:
+        """The termination lifecycle hook of each group."""
+        return self.lifecycle_hooks.hooks
+
+    def _add_outputs(self) -> dict[str, CfnOutput]:
+        values = {
+            OUTPUT_FUNCTION_NAME: (self.function.function_name, "The drain Lambda"),
+            OUTPUT_STATE_MACHINE_ARN: (
+                self.state_machine.state_machine_arn,
+                "The wait loop's state machine (one execution per drain)",
+            ),
+            OUTPUT_INTAKE_QUEUE_URL: (
+                self.intake_queue.queue_url,
+                "Where lifecycle events wait for the drain Lambda (send one to replay it)",
+            ),
+            OUTPUT_DEAD_LETTER_QUEUE_URL: (
+                self.dead_letter_queue.queue_url,
+                "Events and runs that failed every retry",
+            ),
+            OUTPUT_DASHBOARD_URL: (
+                self.dashboard_url,
+                "CloudWatch dashboard of the drains, the wait loop and the dead letters",
+            ),
+        }
+        return {
+            key: CfnOutput(self, key, value=value, description=description)
+            for key, (value, description) in values.items()
+        }
 
 
 def _validate(

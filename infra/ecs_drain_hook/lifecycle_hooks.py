@@ -9,7 +9,8 @@ from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
-TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+# The transition the Lambda accepts in a lifecycle event.
+from ecs_drain_hook.runtime.drain_hook.models.observations import TERMINATING_TRANSITION
 
 
 class LifecycleHooks(Construct):
@@ -39,7 +40,7 @@ class LifecycleHooks(Construct):
                 construct_id,
                 auto_scaling_group_name=group.auto_scaling_group_name,
                 lifecycle_hook_name=hook_name,
-                lifecycle_transition=TERMINATING,
+                lifecycle_transition=TERMINATING_TRANSITION,
                 heartbeat_timeout=heartbeat_timeout_seconds,
                 # If nothing answers (e.g. the Lambda is gone), termination still goes ahead.
                 default_result="CONTINUE",

@@ -1,4 +1,4 @@
-"""Synth-time checks of what else holds the hooked groups' instances (issue 11).
+"""Synth-time checks of what else holds the hooked groups' instances.
 
 Another termination hook on the same group holds each instance too, and each must complete: ECS
 managed instance draining's `ecs-managed-draining-termination-hook` (on by default for a new

@@ -60,7 +60,7 @@ class Delivery:
 # 834 lifecycle events when each ran the moment it came).
 INTAKE_MAX_CONCURRENCY = 10
 INTAKE_CONCURRENCY_RANGE = (2, 1000)  # what an event source mapping's MaximumConcurrency takes
-INTAKE_BATCH_SIZE = 1
+INTAKE_BATCH_SIZE = contract.INTAKE_BATCH_SIZE  # one first round per invoke
 # A failed first round is taken again this long after its receive (at least the function's
 # timeout, which Lambda requires); after INTAKE_MAX_RECEIVE_COUNT receives the event goes to the
 # dead-letter queue, where an alarm fires. Lambda's guide suggests six times the function's

@@ -1,4 +1,4 @@
-"""The stack around EcsDrainHook: attach to existing resources, or build a small demo."""
+"""The stack around EcsDrainHook: attach to existing resources, or build a sample cluster."""
 
 from __future__ import annotations
 
@@ -28,23 +28,25 @@ from constructs import Construct, IConstruct
 
 from ecs_drain_hook import EcsDrainHook
 from ecs_drain_hook.construct import stack_instance_id
+from ecs_drain_hook.stack_names import OUTPUT_SAMPLE_CLUSTER, OUTPUT_SAMPLE_GROUP
 from infra.config import LOG_RETENTION_DAYS, AppConfig
-from infra.stacks.demo_findings import acknowledge_demo_findings
+from infra.stacks.sample_cluster_findings import acknowledge_sample_cluster_findings
 
 MANUAL_EVENT_FILE = "events/manual-dry-run.json"
 # ECS refuses capacity provider names that begin with "aws", "ecs" or "fargate", in any case,
-# and CloudFormation's generated one begins with the stack name (EcsDrainHookDemo...): the demo
-# names its own, from a fixed prefix, the stack's id and the group's name.
-DEMO_CAPACITY_PROVIDER_PREFIX = "drain-hook-demo"
+# and CloudFormation's generated one begins with the stack name (EcsDrainHookSample...):
+# the sample cluster names its own, from a fixed prefix, the stack's id and the group's name.
+SAMPLE_CAPACITY_PROVIDER_PREFIX = "drain-hook-sample"
 # RetentionDays lists the same periods as CloudWatch Logs, in the same order (INFINITE last).
 RETENTION = dict(zip(LOG_RETENTION_DAYS, list(logs.RetentionDays)[:-1], strict=True))
 
 
 class DrainHookStack(Stack):
-    """Attach mode: import the cluster and groups by name (no lookups). Demo: build them."""
+    """Attach mode: import the cluster and groups by name (no lookups). Sample cluster: build
+    them."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: Any):
-        mode = "demo" if config.demo else "attach"
+        mode = "sample cluster" if config.sample_cluster else "attach"
         super().__init__(
             scope,
             construct_id,
@@ -52,9 +54,9 @@ class DrainHookStack(Stack):
             **kwargs,
         )
         self.config = config
-        self.demo_group: autoscaling.AutoScalingGroup | None = None
-        if config.demo:
-            cluster, groups = self._build_demo()
+        self.sample_group: autoscaling.AutoScalingGroup | None = None
+        if config.sample_cluster:
+            cluster, groups = self._build_sample_cluster()
         else:
             cluster, groups = self._import_existing()
 
@@ -73,16 +75,20 @@ class DrainHookStack(Stack):
             hook_name=config.hook_name,
             alarm_topic=topic,
             log_retention=RETENTION[config.log_retention_days],
-            # Demo stacks are thrown away whole; attached stacks keep their logs for audits.
-            log_removal_policy=RemovalPolicy.DESTROY if config.demo else RemovalPolicy.RETAIN,
+            # A sample cluster is thrown away whole; attached stacks keep their logs for audits.
+            log_removal_policy=(
+                RemovalPolicy.DESTROY if config.sample_cluster else RemovalPolicy.RETAIN
+            ),
             reserved_concurrency=config.reserved_concurrency,
             intake_concurrency=config.intake_concurrency,
-            # Demo mode disables managed draining itself; attach mode has only the user's word.
-            managed_draining=False if config.demo else config.managed_draining,
+            # The sample cluster disables managed draining itself; attach mode has only the
+            # user's word.
+            managed_draining=False if config.sample_cluster else config.managed_draining,
             powertools_layer_arn=config.powertools_layer_arn,
             lost_event_sweep_minutes=config.lost_event_sweep_minutes,
             set_retention_policy=config.set_retention_policy,
             stuck_drain_alarm_seconds=config.stuck_drain_alarm_seconds,
+            outputs=True,
         )
         self._outputs()
 
@@ -104,7 +110,7 @@ class DrainHookStack(Stack):
         ]
         return cluster, groups
 
-    def _build_demo(self) -> tuple[ecs.ICluster, list[autoscaling.IAutoScalingGroup]]:
+    def _build_sample_cluster(self) -> tuple[ecs.ICluster, list[autoscaling.IAutoScalingGroup]]:
         # Public subnets and no NAT gateway: cheap, and the instances reach ECS directly.
         vpc = ec2.Vpc(
             self,
@@ -142,14 +148,14 @@ class DrainHookStack(Stack):
             self,
             "InstanceSecurityGroup",
             vpc=vpc,
-            description="ecs-drain-hook demo instances: no inbound, outbound to ECS and ECR",
+            description="ecs-drain-hook sample instances: no inbound, outbound to ECS and ECR",
             allow_all_outbound=True,
         )
         instance_role = iam.Role(
             self,
             "InstanceRole",
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
-            description="ecs-drain-hook demo container instances (ECS agent)",
+            description="ecs-drain-hook sample container instances (ECS agent)",
         )
         launch_template = ec2.LaunchTemplate(
             self,
@@ -183,7 +189,7 @@ class DrainHookStack(Stack):
         )
         Annotations.of(group).acknowledge_warning(
             "@aws-cdk/aws-autoscaling:desiredCapacitySet",
-            "Demo: a redeploy resetting the group to two instances is what the demo wants.",
+            "Sample cluster: a redeploy resetting the group to two instances is what it wants.",
         )
         capacity_provider = ecs.AsgCapacityProvider(
             self,
@@ -194,12 +200,16 @@ class DrainHookStack(Stack):
             # capacity provider): a replacement never meets the old name.
             capacity_provider_name=Fn.join(
                 "-",
-                [DEMO_CAPACITY_PROVIDER_PREFIX, stack_instance_id(), group.auto_scaling_group_name],
+                [
+                    SAMPLE_CAPACITY_PROVIDER_PREFIX,
+                    stack_instance_id(),
+                    group.auto_scaling_group_name,
+                ],
             ),
             # Managed draining would add a second termination hook that fights this one.
             enable_managed_draining=False,
             enable_managed_termination_protection=False,
-            # The demo scales the group by hand (set-desired-capacity), not through ECS.
+            # The group is scaled by hand (set-desired-capacity), not through ECS.
             enable_managed_scaling=False,
         )
         cluster.add_asg_capacity_provider(capacity_provider)
@@ -210,9 +220,9 @@ class DrainHookStack(Stack):
             if not group.node.try_remove_child(legacy):
                 raise RuntimeError(f"aws-cdk-lib no longer adds {legacy}: revisit this removal")
         self._sample_service(cluster, capacity_provider)
-        self.demo_group = group
-        self.demo_cluster = cluster
-        acknowledge_demo_findings(instance_role=instance_role, group=group)
+        self.sample_group = group
+        self.sample_cluster = cluster
+        acknowledge_sample_cluster_findings(instance_role=instance_role, group=group)
         return cluster, [group]
 
     def _sample_service(
@@ -261,21 +271,10 @@ class DrainHookStack(Stack):
 
     def _outputs(self) -> None:
         hook = self.drain_hook
-        CfnOutput(self, "FunctionName", value=hook.function.function_name)
-        CfnOutput(self, "StateMachineArn", value=hook.state_machine.state_machine_arn)
-        CfnOutput(self, "DeadLetterQueueUrl", value=hook.dead_letter_queue.queue_url)
-        CfnOutput(
-            self,
-            "IntakeQueueUrl",
-            description="Where lifecycle events wait for the drain Lambda (send one to replay it)",
-            value=hook.intake.queue.queue_url,
-        )
-        CfnOutput(
-            self,
-            "DashboardUrl",
-            description="CloudWatch dashboard of the drains, the wait loop and the dead letters",
-            value=hook.dashboard_url,
-        )
+        # The construct's outputs keep their short ids as keys here: the runbook and the
+        # ecs-drain-hook command read them by these names.
+        for key, output in hook.outputs.items():
+            output.override_logical_id(key)
         CfnOutput(
             self,
             "ManualInvokeCommand",
@@ -292,20 +291,21 @@ class DrainHookStack(Stack):
                 ],
             ),
         )
-        if self.demo_group is not None:
-            CfnOutput(self, "DemoGroupName", value=self.demo_group.auto_scaling_group_name)
-            CfnOutput(self, "DemoClusterName", value=self.demo_cluster.cluster_name)
+        if self.sample_group is not None:
+            group_name = self.sample_group.auto_scaling_group_name
+            CfnOutput(self, OUTPUT_SAMPLE_GROUP, value=group_name)
+            CfnOutput(self, OUTPUT_SAMPLE_CLUSTER, value=self.sample_cluster.cluster_name)
             CfnOutput(
                 self,
-                "DemoScaleInCommand",
-                description="Scale the demo group in and watch the drain",
+                "SampleScaleInCommand",
+                description="Scale the sample group in and watch the drain",
                 value=Fn.join(
                     "",
                     [
                         "aws autoscaling set-desired-capacity --region ",
                         Aws.REGION,
                         " --auto-scaling-group-name ",
-                        self.demo_group.auto_scaling_group_name,
+                        group_name,
                         " --desired-capacity 1",
                     ],
                 ),

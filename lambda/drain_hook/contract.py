@@ -37,6 +37,9 @@ SWEEP_SOURCE = "ecs-drain-hook.sweep"
 # The sweep leaves an instance to its own event until it has waited this long: an event reaches
 # the intake queue within seconds, and SQS's counts of a queue may lag a minute behind.
 SWEEP_GRACE_SECONDS = 120
+# The intake queue's event source mapping sends one record per invoke: one first round each, so
+# a burst's first rounds run at the mapping's concurrency (the Lambda refuses a larger batch).
+INTAKE_BATCH_SIZE = 1
 
 # ECS custom attribute on a container instance while we drain it (PutAttributes). It is AWS's
 # record of our drain (start of the hold and the loop that owns it): a state passed back is

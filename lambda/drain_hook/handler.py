@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from drain_hook import clock, contract
 from drain_hook.adapters import clients
 from drain_hook.errors import ClusterNotFound, InputRejected, classified
+from drain_hook.models.answer import Answer
 from drain_hook.models.requests import (
     IgnoredRequest,
     LifecycleRequest,
@@ -48,8 +49,8 @@ clients.configure(settings.retry_mode, settings.retry_max_attempts)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         if is_queue_batch(event):
-            return _queue_batch(event)
-        return _handle(parse_request(event))
+            return _queue_batch(event).to_json()
+        return _handle(parse_request(event)).to_json()
     except InputRejected as error:
         logger.warning("Input rejected", extra={"error": str(error)})
         metrics.add_metric(name=contract.METRIC_INPUT_REJECTED, unit="Count", value=1)
@@ -60,61 +61,63 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise
 
 
-def _queue_batch(event: dict[str, Any]) -> dict[str, Any]:
-    """The intake queue's records, one first round each (the mapping sends one at a time).
+def _queue_batch(event: dict[str, Any]) -> Answer:
+    """The intake queue's record: one first round (the event source mapping sends one record at
+    a time; a batch of more is refused, not taken in a loop).
 
     An error fails the run, as for any other event: the record goes back to the queue, comes
     again after its visibility timeout and, after maxReceiveCount receives, moves to the
     dead-letter queue. Errors stay function errors, so the errors alarm sees them. Answers the
-    round's result (as for the event sent straight), or {"results": [...]} for several."""
-    results = []
-    for record in event["Records"]:
-        logger.append_keys(message_id=record.get("messageId"))
-        results.append(_handle(parse_queued(record.get("body"))))
-    return results[0] if len(results) == 1 else {"results": results}
+    round's result, as for the event sent straight."""
+    records = event["Records"]
+    if len(records) != contract.INTAKE_BATCH_SIZE:
+        raise InputRejected(
+            f"expected {contract.INTAKE_BATCH_SIZE} intake queue record per invoke (the event "
+            f"source mapping's batch size), got {len(records)}"
+        )
+    [record] = records
+    logger.append_keys(message_id=record.get("messageId"))
+    return _handle(parse_queued(record.get("body")))
 
 
-def _handle(request: Request) -> dict[str, Any]:
+def _handle(request: Request) -> Answer:
     now = clock.utc_now()
     current = load_settings()
     if isinstance(request, IgnoredRequest):
         logger.info("Ignored event", extra={"reason": request.reason})
-        return {
-            "done": True,
-            "instance_id": None,
-            "tasks_remaining": 0,
-            "action": "ignored",
-            "wait_seconds": 0,
-            "reason": request.reason,
-        }
+        return Answer.terminal("ignored", request.reason, tasks_remaining=0)
     with classified():
         if isinstance(request, TaskStoppedRequest):
             from drain_hook.logic import fast_path
 
             logger.append_keys(source="task-event", task=request.task_arn)
-            return fast_path.on_task_stopped(request, current, now)
+            # Logged at debug only: every stopped task of the cluster comes here.
+            answer = fast_path.on_task_stopped(request, current, now)
+            return _said(answer, "Task event handled", debug=True)
         if isinstance(request, LoopEndedRequest):
             from drain_hook.logic import loop_release
 
             logger.append_keys(source="loop-end", execution=request.name)
-            return loop_release.on_loop_ended(request, current, now)
+            answer = loop_release.on_loop_ended(request, current)
+            return _said(answer, "Loop end handled", execution=request.execution_arn)
         if isinstance(request, SweepRequest):
             from drain_hook.logic import sweep
 
             logger.append_keys(source="sweep")
-            return sweep.on_sweep(request, current, now)
+            return _said(sweep.on_sweep(current, now), "Sweep done")
         if isinstance(request, SpotWarningRequest):
             from drain_hook.logic import spot
 
             logger.append_keys(source="spot-warning", instance_id=request.instance_id)
-            return spot.on_spot_warning(request, current, now)
+            answer = spot.on_spot_warning(request, current, now)
+            return _said(answer, "Spot interruption warning handled")
         from drain_hook.logic import drain_flow
 
         if isinstance(request, PollRequest):
             state = request.state
             _log_keys(state, "poll")
             if state.done:  # a finished state passed back again: nothing left to do
-                return state.model_dump(mode="json")
+                return Answer.of_state(state)
             result = drain_flow.poll_or_give_up(state, current, now)
         else:
             assert isinstance(request, LifecycleRequest)
@@ -138,7 +141,16 @@ def _handle(request: Request) -> dict[str, Any]:
             "reason": result.reason,
         },
     )
-    return result.model_dump(mode="json")
+    return Answer.of_state(result)
+
+
+def _said(answer: Answer, message: str, *, debug: bool = False, **extra: Any) -> Answer:
+    """Log an event's answer in one line, and return it."""
+    log = logger.debug if debug else logger.info
+    log(
+        message, extra={"action": answer.action, "reason": answer.reason, **answer.details, **extra}
+    )
+    return answer
 
 
 def _log_keys(state: DrainState, source: str | None) -> None:

@@ -11,8 +11,10 @@ import warnings
 
 from aws_lambda_powertools import Logger, Metrics
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "ecs-drain-hook")
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "EcsDrainHook")
+from drain_hook import contract
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", contract.SERVICE_NAME)
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", contract.METRICS_NAMESPACE)
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE, namespace=NAMESPACE)

@@ -227,6 +227,12 @@ class Tunables:
         return rows
 
     @classmethod
+    def bounds(cls, name: str) -> tuple[int, int]:
+        """The lowest and highest value the whole-number tunable `name` takes."""
+        meta = next(spec.metadata for spec in fields(cls) if spec.name == name)
+        return meta["low"], meta["high"]
+
+    @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> Tunables:
         """From field name -> value, where values may be strings (CDK -c context) or typed."""
         known = {spec.name: spec for spec in fields(cls) if spec.metadata.get("env")}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from drain_hook.errors import InputRejected
 from drain_hook.models.requests import (
-    BadEventError,
     IgnoredRequest,
     LifecycleRequest,
     LoopEndedRequest,
@@ -145,12 +145,12 @@ def test_token_may_be_missing_when_the_instance_id_is_there():
     ],
 )
 def test_bad_lifecycle_details(detail, message):
-    with pytest.raises(BadEventError, match=message):
+    with pytest.raises(InputRejected, match=message):
         parse_request(eventbridge(detail))
 
 
 def test_other_eventbridge_events_are_rejected():
-    with pytest.raises(BadEventError, match="EC2 Instance-terminate Lifecycle Action"):
+    with pytest.raises(InputRejected, match="EC2 Instance-terminate Lifecycle Action"):
         parse_request(
             eventbridge(DETAIL, **{"detail-type": "EC2 Instance State-change Notification"})
         )
@@ -175,13 +175,13 @@ def test_manual_invoke_shapes():
     assert isinstance(request, LifecycleRequest)
     assert (request.source, request.dry_run, request.asg_name) == ("manual", True, None)
     for not_a_boolean in ("perhaps", "no", "false", 0, 1, None):
-        with pytest.raises(BadEventError, match="dry_run"):
+        with pytest.raises(InputRejected, match="dry_run"):
             parse_request({"instance_id": "i-0123abcd", "dry_run": not_a_boolean})
 
 
 def test_sns_with_several_records_is_rejected():
     record = {"EventSource": "aws:sns"}
-    with pytest.raises(BadEventError, match="SNS"):
+    with pytest.raises(InputRejected, match="SNS"):
         parse_request({"Records": [record, record]})
 
 
@@ -222,7 +222,7 @@ def test_poll_state_round_trips():
     ],
 )
 def test_poll_state_types_are_strict(change, named):
-    with pytest.raises(BadEventError, match=named):
+    with pytest.raises(InputRejected, match=named):
         parse_request({**STATE, **change})
 
 
@@ -255,11 +255,11 @@ def test_ecs_task_stopped_event():
     fargate = task_event(launchType="FARGATE")
     del fargate["detail"]["containerInstanceArn"]
     assert isinstance(parse_request(fargate), IgnoredRequest)
-    with pytest.raises(BadEventError, match="lastStatus"):
+    with pytest.raises(InputRejected, match="lastStatus"):
         parse_request(task_event(lastStatus=3))
-    with pytest.raises(BadEventError, match="stoppedAt"):
+    with pytest.raises(InputRejected, match="stoppedAt"):
         parse_request(task_event(stoppedAt=1736154000))
-    with pytest.raises(BadEventError, match="containerInstanceArn"):
+    with pytest.raises(InputRejected, match="containerInstanceArn"):
         parse_request(task_event(containerInstanceArn=""))
 
 

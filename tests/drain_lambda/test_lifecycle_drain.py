@@ -253,9 +253,25 @@ def test_intake_queue_delivery_drains_like_eventbridge(world, handler, one_insta
     assert (result["action"], result["tasks_remaining"]) == ("draining", 1)
     assert world.instance_status(CLUSTER, arn) == "DRAINING"
     # The same event again (SQS delivers at least once): the loop already runs.
-    again = handler(_queued(event, event))
-    assert [r["action"] for r in again["results"]] == ["duplicate", "duplicate"]
+    again = handler(_queued(event))
+    assert again["action"] == "duplicate"
     assert len(world.executions()) == 1
+
+
+def test_an_intake_batch_of_several_records_is_refused_before_any_aws_call(
+    world, handler, one_instance
+):
+    """The event source mapping sends one record per invoke: a larger batch is not taken in a
+    loop but refused, whole, before any call."""
+    from drain_hook.errors import InputRejected
+
+    instance_id, _arn = one_instance
+    event = begin_termination("web-asg", instance_id)
+    world.calls.clear()
+    with pytest.raises(InputRejected, match="got 2"):
+        handler(_queued(event, event))
+    assert world.calls == []
+    assert world.executions() == []
 
 
 def test_sns_test_notification_is_ignored_without_aws_calls(world, handler, one_instance):
@@ -556,9 +572,9 @@ BAD_EVENTS = {
 
 @pytest.mark.parametrize("name", sorted(BAD_EVENTS))
 def test_bad_input_raises_before_any_aws_call(world, handler, one_instance, name):
-    from drain_hook.models.requests import BadEventError
+    from drain_hook.errors import InputRejected
 
-    with pytest.raises(BadEventError) as raised:
+    with pytest.raises(InputRejected) as raised:
         handler(BAD_EVENTS[name])
     assert "expected" in str(raised.value)
     assert world.calls == []

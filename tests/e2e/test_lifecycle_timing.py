@@ -1,4 +1,4 @@
-"""Lifecycle timing and recovery, end to end on the sandbox (issue 7): the hold is kept exactly as
+"""Lifecycle timing and recovery, end to end on the sandbox: the hold is kept exactly as
 long as AWS's own clocks allow, never on a time someone else wrote, and every way a loop can end
 badly releases the instance."""
 

@@ -1,4 +1,4 @@
-"""Another termination hook on the same group (issue 11), end to end: each hook must complete
+"""Another termination hook on the same group, end to end: each hook must complete
 before the instance terminates, so ours still holds it until it is drained, whatever the other
 hook does; and the drain names the other hooks once (log and metric OtherTerminationHooks)."""
 

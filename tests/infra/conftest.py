@@ -21,7 +21,7 @@ GROUPS = ("prod-asg-a", "prod-asg-b")
 TOPIC_ARN = "arn:aws:sns:eu-west-1:111122223333:ops-alarms"
 
 
-SYNTH_FIXTURES = {"attach", "demo", "synth"}
+SYNTH_FIXTURES = {"attach", "sample_cluster", "synth"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -58,7 +58,7 @@ class Synth:
         return next(iter(found.items()))
 
     def drain_function(self) -> tuple[str, dict[str, Any]]:
-        """The drain Lambda (the demo also has aws-cdk-lib's default-SG custom resource)."""
+        """The drain Lambda (the sample cluster has aws-cdk-lib's default-SG handler too)."""
         return self.one("AWS::Lambda::Function", "DrainHookDrainFunction")
 
 
@@ -87,11 +87,11 @@ def attach(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 
 @pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return synthesize({"demo": "true"}, tmp_path_factory.mktemp("demo"))
+def sample_cluster(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synthesize({"sample_cluster": "true"}, tmp_path_factory.mktemp("sample_cluster"))
 
 
-@pytest.fixture(scope="session", params=["attach", "demo"])
+@pytest.fixture(scope="session", params=["attach", "sample_cluster"])
 def synth(request: pytest.FixtureRequest) -> Synth:
     """Both modes, for properties every deployment must have."""
     return request.getfixturevalue(request.param)

@@ -1,4 +1,4 @@
-"""Template assertions for the drain hook's resources, in attach mode (two groups) and demo mode."""
+"""Template assertions for the drain hook's resources: attach mode (two groups), sample cluster."""
 
 from __future__ import annotations
 
@@ -33,11 +33,11 @@ from tests.infra.test_events_folder import load_event
 ATTACH_TUNABLES = Tunables(max_drain_seconds=14400)
 DEAD_LETTER_QUEUE = "DrainHookDeadLetterQueue"
 INTAKE_QUEUE = "DrainHookIntakeQueue"
-DEMO_TUNABLES = Tunables()
+SAMPLE_CLUSTER_TUNABLES = Tunables()
 
 
 def tunables_for(synth: Synth) -> Tunables:
-    return DEMO_TUNABLES if synth.stack_name == "EcsDrainHookDemo" else ATTACH_TUNABLES
+    return SAMPLE_CLUSTER_TUNABLES if synth.stack_name == "EcsDrainHookSample" else ATTACH_TUNABLES
 
 
 def timing_for(synth: Synth) -> HookTiming:
@@ -45,7 +45,7 @@ def timing_for(synth: Synth) -> HookTiming:
 
 
 def cluster_ref(synth: Synth) -> object:
-    """How the template names the cluster: a literal (attach) or a Ref (demo)."""
+    """How the template names the cluster: a literal (attach) or a Ref (sample cluster)."""
     if synth.stack_name == "EcsDrainHook":
         return CLUSTER
     (logical_id, _) = synth.one("AWS::ECS::Cluster")
@@ -71,12 +71,12 @@ def rule(synth: Synth, name: str) -> dict[str, Any]:
 def rendered(synth: Synth, value: Any) -> Any:
     """The value as CloudFormation would render it in a made-up account and Region."""
     refs = pseudo(synth.stack_name)
-    if synth.stack_name == "EcsDrainHookDemo":
+    if synth.stack_name == "EcsDrainHookSample":
         (cluster_id, _) = synth.one("AWS::ECS::Cluster")
-        refs[cluster_id] = "demo-cluster"
-        refs[f"{cluster_id}.Arn"] = "arn:aws:ecs:eu-west-1:111122223333:cluster/demo-cluster"
+        refs[cluster_id] = "sample-cluster"
+        refs[f"{cluster_id}.Arn"] = "arn:aws:ecs:eu-west-1:111122223333:cluster/sample-cluster"
         (group_id, _) = synth.one("AWS::AutoScaling::AutoScalingGroup")
-        refs[group_id] = "demo-asg"
+        refs[group_id] = "sample-asg"
     (intake_id, _) = synth.one("AWS::SQS::Queue", INTAKE_QUEUE)
     refs[intake_id] = f"https://sqs.eu-west-1.amazonaws.com/111122223333/{intake_id}"
     return evaluate(value, refs, synth.template.get("Mappings"))
@@ -108,11 +108,11 @@ def test_one_terminating_hook_per_group(synth: Synth) -> None:
         assert "RoleARN" not in props
 
 
-def test_hook_metadata_names_the_cluster(attach: Synth, demo: Synth) -> None:
+def test_hook_metadata_names_the_cluster(attach: Synth, sample_cluster: Synth) -> None:
     for hook in attach.resources("AWS::AutoScaling::LifecycleHook").values():
         assert json.loads(hook["Properties"]["NotificationMetadata"]) == {"cluster": CLUSTER}
-    (cluster_id, _) = demo.one("AWS::ECS::Cluster")
-    (hook,) = demo.resources("AWS::AutoScaling::LifecycleHook").values()
+    (cluster_id, _) = sample_cluster.one("AWS::ECS::Cluster")
+    (hook,) = sample_cluster.resources("AWS::AutoScaling::LifecycleHook").values()
     assert hook["Properties"]["NotificationMetadata"] == {
         "Fn::Join": ["", ['{"cluster":"', {"Ref": cluster_id}, '"}']]
     }
@@ -400,7 +400,7 @@ def test_function_environment(synth: Synth) -> None:
     assert env["POWERTOOLS_SERVICE_NAME"] == contract.SERVICE_NAME
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == contract.METRICS_NAMESPACE
     # The sweep and the Spot notices: the hooked groups, our hook, the intake queue.
-    groups = GROUPS if synth.stack_name == "EcsDrainHook" else ["demo-asg"]
+    groups = GROUPS if synth.stack_name == "EcsDrainHook" else ["sample-asg"]
     assert json.loads(rendered(synth, env["HOOKED_GROUPS"])) == list(groups)
     assert env["HOOK_NAME"] == "ecs-drain-hook"
     (intake_id, _) = synth.one("AWS::SQS::Queue", INTAKE_QUEUE)
@@ -427,10 +427,10 @@ def test_function_env_is_what_the_lambda_reads(synth: Synth) -> None:
     assert settings.groups and settings.hook_name and settings.intake_queue_url
 
 
-def test_reserved_concurrency_only_when_asked(attach: Synth, demo: Synth) -> None:
+def test_reserved_concurrency_only_when_asked(attach: Synth, sample_cluster: Synth) -> None:
     (_, fn) = attach.drain_function()
     assert fn["Properties"]["ReservedConcurrentExecutions"] == 5
-    (_, fn) = demo.drain_function()
+    (_, fn) = sample_cluster.drain_function()
     assert "ReservedConcurrentExecutions" not in fn["Properties"]
 
     def warnings(synth: Synth) -> list[str]:
@@ -442,7 +442,7 @@ def test_reserved_concurrency_only_when_asked(attach: Synth, demo: Synth) -> Non
     [warned] = [w for w in warnings(attach) if RESERVED_CONCURRENCY_WARNING_ID in w]
     assert "reserved_concurrency=5" in warned and "given up" in warned
     assert f"below {INTAKE_MAX_CONCURRENCY + 1} the intake queue's own runs" in warned
-    assert not [w for w in warnings(demo) if RESERVED_CONCURRENCY_WARNING_ID in w]
+    assert not [w for w in warnings(sample_cluster) if RESERVED_CONCURRENCY_WARNING_ID in w]
 
 
 def test_log_groups_have_retention(synth: Synth) -> None:

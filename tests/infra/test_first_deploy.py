@@ -1,5 +1,5 @@
 """A first deploy that can't trip: no retained resource with a fixed name, ordering where
-CloudFormation needs it, and a Powertools layer in every partition and Region (issue 9 item 2)."""
+CloudFormation needs it, and a Powertools layer in every partition and Region."""
 
 from __future__ import annotations
 
@@ -75,9 +75,11 @@ def test_retained_log_groups_in_attach_mode(attach: Synth) -> None:
     assert _carries_stack_id(loop_group["Properties"]["LogGroupName"])
 
 
-def test_demo_service_depends_on_the_capacity_provider_association(demo: Synth) -> None:
-    (association_id, _) = demo.one("AWS::ECS::ClusterCapacityProviderAssociations")
-    (_, service) = demo.one("AWS::ECS::Service")
+def test_sample_cluster_service_depends_on_the_capacity_provider_association(
+    sample_cluster: Synth,
+) -> None:
+    (association_id, _) = sample_cluster.one("AWS::ECS::ClusterCapacityProviderAssociations")
+    (_, service) = sample_cluster.one("AWS::ECS::Service")
     assert association_id in service["DependsOn"]
 
 

@@ -1,4 +1,4 @@
-"""Context parsing (attach / demo / errors), derived timings, and what each mode builds."""
+"""Context parsing (attach / sample cluster / errors), derived timings, what each mode builds."""
 
 from __future__ import annotations
 
@@ -31,29 +31,29 @@ def config(**context: Any) -> AppConfig:
 
 def test_attach_mode_from_context() -> None:
     cfg = config(cluster_name="prod", asg_names=" a, b ,", max_drain_seconds="3600")
-    assert (cfg.demo, cfg.cluster_name, cfg.asg_names) == (False, "prod", ("a", "b"))
+    assert (cfg.sample_cluster, cfg.cluster_name, cfg.asg_names) == (False, "prod", ("a", "b"))
     assert cfg.stack_name == "EcsDrainHook"
     assert cfg.tunables.max_drain_seconds == 3600
     assert cfg.managed_draining is None
     assert cfg.powertools_layer_arn is None
 
 
-def test_demo_mode_from_context() -> None:
-    cfg = config(demo="true")
-    assert cfg.demo and cfg.stack_name == "EcsDrainHookDemo"
+def test_sample_cluster_mode_from_context() -> None:
+    cfg = config(sample_cluster="true")
+    assert cfg.sample_cluster and cfg.stack_name == "EcsDrainHookSample"
     assert cfg.tunables == Tunables()
 
 
 @pytest.mark.parametrize(
     ("context", "keys"),
     [
-        ({}, ["-c cluster_name", "-c asg_names", "-c demo=true"]),
+        ({}, ["-c cluster_name", "-c asg_names", "-c sample_cluster=true"]),
         ({"cluster_name": "prod"}, ["-c asg_names"]),
         ({"asg_names": "a"}, ["-c cluster_name"]),
-        ({"demo": "true", "cluster_name": "prod"}, ["cluster_name", "demo"]),
-        ({"demo": "true", "asg_names": "a"}, ["asg_names", "demo"]),
-        ({"demo": "maybe"}, ["-c demo"]),
-        ({"demo": "true", "managed_draining": "enabled"}, ["managed_draining"]),
+        ({"sample_cluster": "true", "cluster_name": "prod"}, ["cluster_name", "sample_cluster"]),
+        ({"sample_cluster": "true", "asg_names": "a"}, ["asg_names", "sample_cluster"]),
+        ({"sample_cluster": "maybe"}, ["-c sample_cluster"]),
+        ({"sample_cluster": "true", "managed_draining": "enabled"}, ["managed_draining"]),
         ({"cluster_name": "p", "asg_names": "a,a"}, ["asg_names"]),
         ({"cluster_name": "p", "asg_names": "a", "managed_draining": "on"}, ["managed_draining"]),
         (
@@ -201,10 +201,10 @@ def test_explicit_heartbeat_refused_at_context_time_too() -> None:
         config(cluster_name="p", asg_names="a", heartbeat_timeout_seconds="600")
 
 
-# --- demo mode --------------------------------------------------------------------------------
+# --- the sample cluster ---------------------------------------------------------------------------
 
 
-def test_demo_builds_vpc_cluster_group_and_service(demo: Synth) -> None:
+def test_sample_cluster_builds_vpc_cluster_group_and_service(sample_cluster: Synth) -> None:
     for type_ in (
         "AWS::EC2::VPC",
         "AWS::ECS::Cluster",
@@ -213,23 +213,23 @@ def test_demo_builds_vpc_cluster_group_and_service(demo: Synth) -> None:
         "AWS::ECS::Service",
         "AWS::ECS::CapacityProvider",
     ):
-        demo.one(type_)
-    assert demo.resources("AWS::AutoScaling::LaunchConfiguration") == {}
-    (_, group) = demo.one("AWS::AutoScaling::AutoScalingGroup")
+        sample_cluster.one(type_)
+    assert sample_cluster.resources("AWS::AutoScaling::LaunchConfiguration") == {}
+    (_, group) = sample_cluster.one("AWS::AutoScaling::AutoScalingGroup")
     assert group["Properties"]["DesiredCapacity"] == "2"
-    (_, service) = demo.one("AWS::ECS::Service")
+    (_, service) = sample_cluster.one("AWS::ECS::Service")
     assert service["Properties"]["DesiredCount"] == 4
 
 
-def test_demo_has_only_our_drain_hook(demo: Synth) -> None:
+def test_sample_cluster_has_only_our_drain_hook(sample_cluster: Synth) -> None:
     """aws-cdk-lib's legacy drain hook (second hook, Lambda, SNS topic) must be gone."""
-    assert len(demo.resources("AWS::AutoScaling::LifecycleHook")) == 1
-    assert demo.resources("AWS::SNS::Topic") == {}
-    demo.drain_function()
+    assert len(sample_cluster.resources("AWS::AutoScaling::LifecycleHook")) == 1
+    assert sample_cluster.resources("AWS::SNS::Topic") == {}
+    sample_cluster.drain_function()
 
 
-def test_demo_capacity_provider_has_managed_draining_off(demo: Synth) -> None:
-    (_, provider) = demo.one("AWS::ECS::CapacityProvider")
+def test_sample_cluster_capacity_provider_has_managed_draining_off(sample_cluster: Synth) -> None:
+    (_, provider) = sample_cluster.one("AWS::ECS::CapacityProvider")
     asg_provider = provider["Properties"]["AutoScalingGroupProvider"]
     assert asg_provider["ManagedDraining"] == "DISABLED"
     assert asg_provider["ManagedTerminationProtection"] == "DISABLED"
@@ -255,25 +255,28 @@ def ecs_refuses(name: str) -> str | None:
 
 
 def test_the_name_rule_is_the_one_ecs_applies() -> None:
-    assert ecs_refuses("EcsDrainHookDemo-CapacityProvider-x1") is not None  # aws-cdk issue 29151
+    # CloudFormation's generated name begins with the stack's (upstream: aws/aws-cdk#29151).
+    assert ecs_refuses("EcsDrainHookSample-CapacityProvider-x1") is not None
     assert ecs_refuses("FARGATE_SPOT") is not None
     assert ecs_refuses("drain:hook") is not None
     assert ecs_refuses("a" * 256) is not None
-    assert ecs_refuses("drain-hook_demo-1") is None
+    assert ecs_refuses("drain-hook_sample-1") is None
 
 
 @pytest.mark.parametrize("stack_name", ["own", "Ecs" + "x" * (STACK_NAME_MAX - 3)])
-def test_every_capacity_provider_has_a_name_ecs_accepts(demo: Synth, stack_name: str) -> None:
-    """Without a Name, CloudFormation makes one from the stack name (EcsDrainHookDemo...),
+def test_every_capacity_provider_has_a_name_ecs_accepts(
+    sample_cluster: Synth, stack_name: str
+) -> None:
+    """Without a Name, CloudFormation makes one from the stack name (EcsDrainHookSample...),
     which ECS refuses. The name is evaluated with the group's generated name for this stack
     and for the longest stack name, one that begins with a reserved word (the stack's id is in
     it too: test_first_deploy)."""
-    providers = demo.resources("AWS::ECS::CapacityProvider")
+    providers = sample_cluster.resources("AWS::ECS::CapacityProvider")
     assert providers
-    stack = demo.stack_name if stack_name == "own" else stack_name
+    stack = sample_cluster.stack_name if stack_name == "own" else stack_name
     groups = {
         logical_id: f"{stack}-{logical_id}-{'R' * 13}"
-        for logical_id in demo.resources("AWS::AutoScaling::AutoScalingGroup")
+        for logical_id in sample_cluster.resources("AWS::AutoScaling::AutoScalingGroup")
     }
     for logical_id, provider in providers.items():
         assert "Name" in provider["Properties"], logical_id
@@ -284,8 +287,8 @@ def test_every_capacity_provider_has_a_name_ecs_accepts(demo: Synth, stack_name:
         assert evaluate(provider["Properties"]["Name"], {**pseudo(stack), **other}) != name
 
 
-def test_demo_launch_template_is_hardened(demo: Synth) -> None:
-    (_, template) = demo.one("AWS::EC2::LaunchTemplate")
+def test_sample_cluster_launch_template_is_hardened(sample_cluster: Synth) -> None:
+    (_, template) = sample_cluster.one("AWS::EC2::LaunchTemplate")
     data = template["Properties"]["LaunchTemplateData"]
     assert data["MetadataOptions"]["HttpTokens"] == "required"
     (device,) = data["BlockDeviceMappings"]
@@ -298,20 +301,24 @@ def test_feature_flag_for_launch_templates_is_set() -> None:
     assert flags["@aws-cdk/aws-autoscaling:generateLaunchTemplateInsteadOfLaunchConfig"] is True
 
 
-def test_demo_service_waits_for_the_capacity_provider_association(demo: Synth) -> None:
+def test_sample_cluster_service_waits_for_the_capacity_provider_association(
+    sample_cluster: Synth,
+) -> None:
     """CloudFormation sees no reference from the service to the association: say it."""
-    (association_id, association) = demo.one("AWS::ECS::ClusterCapacityProviderAssociations")
-    (_, service) = demo.one("AWS::ECS::Service")
+    (association_id, association) = sample_cluster.one(
+        "AWS::ECS::ClusterCapacityProviderAssociations"
+    )
+    (_, service) = sample_cluster.one("AWS::ECS::Service")
     assert association_id in service["DependsOn"]
-    (provider_id, _) = demo.one("AWS::ECS::CapacityProvider")
+    (provider_id, _) = sample_cluster.one("AWS::ECS::CapacityProvider")
     assert association["Properties"]["CapacityProviders"] == [{"Ref": provider_id}]
     strategy = service["Properties"]["CapacityProviderStrategy"]
     assert strategy == [{"CapacityProvider": {"Ref": provider_id}, "Weight": 1}]
 
 
-def test_demo_outputs_the_scale_in_command(demo: Synth) -> None:
-    assert {"DemoGroupName", "DemoClusterName", "DemoScaleInCommand"} <= set(
-        demo.template["Outputs"]
+def test_sample_cluster_outputs_the_scale_in_command(sample_cluster: Synth) -> None:
+    assert {"SampleGroupName", "SampleClusterName", "SampleScaleInCommand"} <= set(
+        sample_cluster.template["Outputs"]
     )
 
 
@@ -327,11 +334,11 @@ def warnings(synth: Synth) -> list[str]:
     ]
 
 
-def test_no_warnings_otherwise(attach: Synth, demo: Synth) -> None:
-    """Attach mode declares nothing but the reserved concurrency its fixture asks for; the demo
-    turns both other hooks off itself."""
+def test_no_warnings_otherwise(attach: Synth, sample_cluster: Synth) -> None:
+    """Attach mode declares nothing but the reserved concurrency its fixture asks for; the sample
+    cluster turns both other hooks off itself."""
     assert [w for w in warnings(attach) if RESERVED_CONCURRENCY_WARNING_ID not in w] == []
-    assert warnings(demo) == []
+    assert warnings(sample_cluster) == []
 
 
 def test_intake_concurrency_sets_the_mapping_and_is_checked() -> None:

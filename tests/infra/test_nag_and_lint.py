@@ -87,8 +87,10 @@ def test_cfn_lint_validates_the_state_machine_definition(synth: Synth) -> None:
     assert any(m.rule.id == "E3601" for m in matches), [str(m) for m in matches]
 
 
-@pytest.mark.parametrize("mode", ["attach", "demo"])
+@pytest.mark.parametrize("mode", ["attach", "sample_cluster"])
 def test_synth_writes_one_stack(mode: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(mode)
     assert synth.template_path.is_file()
-    assert synth.stack_name == {"attach": "EcsDrainHook", "demo": "EcsDrainHookDemo"}[mode]
+    assert (
+        synth.stack_name == {"attach": "EcsDrainHook", "sample_cluster": "EcsDrainHookSample"}[mode]
+    )

@@ -1,4 +1,4 @@
-"""Synth-time checks for a second termination hook on a hooked group, and warm pools (issue 11).
+"""Synth-time checks for a second termination hook on a hooked group, and warm pools.
 
 Each app here is small (no cdk-nag) and built the way users build theirs: the group, its capacity
 provider and the cluster in the same app, in either order around EcsDrainHook.

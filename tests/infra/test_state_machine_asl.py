@@ -323,8 +323,7 @@ def _final_errors() -> set[str]:
     subclass of PermanentAwsError (found in every module of the Lambda's package), InputRejected
     and ErrorsOutlastedRelease. Lambda reports an exception by its class name."""
     import drain_hook
-    from drain_hook.errors import ErrorsOutlastedRelease, PermanentAwsError
-    from drain_hook.models.requests import InputRejected
+    from drain_hook.errors import ErrorsOutlastedRelease, InputRejected, PermanentAwsError
 
     for module in pkgutil.walk_packages(drain_hook.__path__, "drain_hook."):
         if module.name != "drain_hook.handler":  # reads settings at import; defines no error

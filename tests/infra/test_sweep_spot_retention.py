@@ -228,7 +228,8 @@ def test_the_retention_context_key_in_demo_mode(tmp_path) -> None:
     from tests.infra.conftest import synthesize
 
     synth = synthesize(
-        {"demo": "true", "set_retention_policy": "true", "on_drain_failure": "retain"}, tmp_path
+        {"sample_cluster": "true", "set_retention_policy": "true", "on_drain_failure": "retain"},
+        tmp_path,
     )
     (_, group) = synth.one("AWS::AutoScaling::AutoScalingGroup")
     assert group["Properties"]["InstanceLifecyclePolicy"] == RETAIN_POLICY

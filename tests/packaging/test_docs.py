@@ -1,5 +1,6 @@
-"""The newcomer path tells the truth: links resolve, the layout table lists real paths, the
-Makefile has the targets the README names, and the package ships every Lambda folder."""
+"""The newcomer path tells the truth: links resolve, the layout tables list real paths, the
+Makefile has the targets the docs name, the README stays short and reaches every page in one
+click, and the package ships every Lambda folder."""
 
 from __future__ import annotations
 
@@ -13,6 +14,18 @@ REPO = Path(__file__).resolve().parents[2]
 SKIP_DIRS = {".venv", "node_modules", "cdk.out", ".git", "build", ".pytest_cache", ".hypothesis"}
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+# The pages the README's sections moved to: each one click from the README.
+MOVED_PAGES = (
+    "docs/design.md",
+    "docs/configuration.md",
+    "docs/events.md",
+    "docs/operations.md",
+    "docs/architecture.md",
+    "docs/development.md",
+)
+README_MAX_LINES = 250
 
 
 def markdown_files() -> list[Path]:
@@ -69,15 +82,18 @@ def test_the_link_checker_sees_links() -> None:
     assert "deploy" in anchors(readme)
 
 
-def _section(title: str) -> str:
-    text = (REPO / "README.md").read_text()
+def _section(title: str, page: str = "README.md") -> str:
+    text = (REPO / page).read_text()
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
     return text[start : end if end != -1 else None]
 
 
-def test_layout_table_lists_real_paths() -> None:
-    rows = [line for line in _section("Layout").splitlines() if line.startswith("| `")]
+@pytest.mark.parametrize(
+    ("page", "title"), [("README.md", "Layout"), ("docs/development.md", "Layout in full")]
+)
+def test_layout_table_lists_real_paths(page: str, title: str) -> None:
+    rows = [line for line in _section(title, page).splitlines() if line.startswith("| `")]
     assert len(rows) >= 8
     for row in rows:
         for path in re.findall(r"`([^`]+)`", row.split("|")[1]):
@@ -93,6 +109,62 @@ def test_readme_make_targets_exist() -> None:
     assert {"test", "test-fast", "demo", "synth", "cdk", "venv"} <= targets
 
 
+@pytest.mark.parametrize("path", markdown_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_make_target_a_page_names_exists(path: Path) -> None:
+    makefile = (REPO / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.M))
+    named = set(re.findall(r"\bmake ([a-z][a-z-]+)", path.read_text()))
+    assert named <= targets, named - targets
+
+
+def test_readme_is_short() -> None:
+    lines = (REPO / "README.md").read_text().splitlines()
+    assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines"
+
+
+@pytest.mark.parametrize("page", MOVED_PAGES)
+def test_every_moved_page_is_one_click_from_the_readme(page: str) -> None:
+    assert (REPO / page).is_file(), page
+    assert page in relative_links(REPO / "README.md"), f"README.md does not link {page}"
+
+
+def _docs() -> list[Path]:
+    pages = ("README.md", "benchmarks/README.md", "events/README.md")
+    return [*(REPO / page for page in pages), *sorted((REPO / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("path", _docs(), ids=lambda p: str(p.relative_to(REPO)))
+def test_no_tracker_numbers_in_the_docs(path: Path) -> None:
+    """A tracker's issue number means nothing to a reader of the repository."""
+    found = re.findall(r".{0,30}\bissues? #?\d+.{0,30}", path.read_text(), re.I)
+    assert not found, found
+
+
+@pytest.mark.parametrize("path", _docs(), ids=lambda p: str(p.relative_to(REPO)))
+def test_the_stack_mode_has_one_name(path: Path) -> None:
+    """`make demo` is the local sandbox run; the stack mode is the sample cluster. The old key
+    may be named only as what is refused."""
+    text = path.read_text()
+    for old in ("EcsDrainHookDemo", "demo mode", "demo stack", "Demo mode"):
+        assert old not in text, f"{path.relative_to(REPO)}: {old}"
+    for paragraph in text.split("\n\n"):
+        if "demo=true" in paragraph:
+            assert "sample_cluster=true" in paragraph and "refused" in paragraph, paragraph
+
+
+def test_runbook_commands_take_the_stack_name() -> None:
+    """Every command of the runbook that finds the deployment by its stack is given the stack
+    (STACK), never one stack name assumed."""
+    text = (REPO / "docs" / "operations.md").read_text()
+    prose = " ".join(_prose_lines(text))
+    code = [line for line in text.splitlines() if line not in set(_prose_lines(text))]
+    finds_stack = re.compile(r"ecs-drain-hook (status|explain|release|drain)\b|describe-stack")
+    commands = [c for c in [*code, *re.findall(r"`([^`]+)`", prose)] if finds_stack.search(c)]
+    assert len(commands) >= 5, commands
+    for command in commands:
+        assert '--stack-name "$STACK"' in command, command
+
+
 def test_ci_runs_the_full_test_target() -> None:
     assert "make test" in (REPO / ".ci" / "run").read_text()
 
@@ -101,7 +173,8 @@ def test_tracing_default_is_false_wherever_the_readme_gives_one() -> None:
     from ecs_drain_hook import Tunables
 
     assert Tunables().tracing_enabled is False
-    for line in (REPO / "README.md").read_text().splitlines():
+    pages = ("README.md", "docs/configuration.md")
+    for line in "\n".join((REPO / page).read_text() for page in pages).splitlines():
         if re.search(r"tracing_enabled|TRACING_ENABLED", line) and line.startswith("|"):
             assert "`true`" not in line.split("|")[2], line
 
@@ -160,3 +233,18 @@ def test_readme_settings_table_is_the_tunables() -> None:
         "regenerate: .venv/bin/python -c 'from tests.packaging.test_docs import tunables_table; "
         "print(tunables_table())'"
     )
+
+
+def test_readme_context_key_table_is_the_apps_keys() -> None:
+    """The README's table of the app's own keys lists every key the app reads besides the
+    Tunables fields (which have their own table), and no other."""
+    from infra.config import MODE_KEYS, SETTING_KEYS
+
+    table = _section("Deploy").split("### Context keys", 1)[1].split("<!-- tunables-table")[0]
+    listed = {
+        key
+        for row in table.splitlines()
+        if row.startswith("| `")
+        for key in re.findall(r"`([a-z_]+)`", row.split("|")[1])
+    }
+    assert listed == {*MODE_KEYS, *SETTING_KEYS}, listed ^ {*MODE_KEYS, *SETTING_KEYS}

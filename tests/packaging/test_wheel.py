@@ -1,5 +1,5 @@
 """The construct as a package: build the wheel, install it in a fresh venv, and synthesize a CDK
-app of one's own outside this repository with it (issue 9 item 1).
+app of one's own outside this repository with it (an inline one, and examples/own_cdk_app.py).
 
 Offline: the wheel is built with the repository venv's pinned setuptools (no build isolation),
 and the fresh venv sees the repository venv's site-packages through a .pth file for aws-cdk-lib
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -199,12 +200,9 @@ APP = textwrap.dedent(
 )
 
 
-def test_a_cdk_app_outside_the_repository_synthesizes_with_the_wheel(
-    venv: Path, tmp_path: Path
-) -> None:
-    app_dir = tmp_path / "my-cdk-app"
-    app_dir.mkdir()
-    (app_dir / "app.py").write_text(APP)
+def synthesize_outside(venv: Path, app_dir: Path, script: str) -> Path:
+    """Run a CDK app's script with the fresh venv's Python, as the CDK CLI would run it; the
+    output folder."""
     outdir = app_dir / "cdk.out"
     context = json.loads((REPO / "cdk.json").read_text())["context"]
     env = {
@@ -216,7 +214,17 @@ def test_a_cdk_app_outside_the_repository_synthesizes_with_the_wheel(
     env |= {"CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps(context)}
     for name, value in QUIET_NODE.items():
         env.setdefault(name, value)
-    run(venv / "bin" / "python", "app.py", cwd=app_dir, env=env)
+    run(venv / "bin" / "python", script, cwd=app_dir, env=env)
+    return outdir
+
+
+def test_a_cdk_app_outside_the_repository_synthesizes_with_the_wheel(
+    venv: Path, tmp_path: Path
+) -> None:
+    app_dir = tmp_path / "my-cdk-app"
+    app_dir.mkdir()
+    (app_dir / "app.py").write_text(APP)
+    outdir = synthesize_outside(venv, app_dir, "app.py")
 
     def warnings(stack: str) -> list[str]:
         metadata = json.loads((outdir / f"{stack}.metadata.json").read_text())
@@ -262,3 +270,50 @@ def test_the_wheel_installs_the_ecs_drain_hook_command(wheel: Path, venv: Path) 
     assert "usage: ecs-drain-hook" in out and "status" in out and "release" in out
     out = run(command, "release", "--help", cwd=venv, env=env)
     assert "--result {continue,abandon}" in out
+
+
+EXAMPLE = REPO / "examples" / "own_cdk_app.py"
+# The outputs EcsDrainHook(outputs=True) adds; in a stack of one's own each key is the
+# construct's path, the output's id and CDK's hash.
+CONSTRUCT_OUTPUTS = (
+    "FunctionName",
+    "StateMachineArn",
+    "IntakeQueueUrl",
+    "DeadLetterQueueUrl",
+    "DashboardUrl",
+)
+
+
+def test_the_own_app_example_synthesizes_with_the_wheel(venv: Path, tmp_path: Path) -> None:
+    """examples/own_cdk_app.py, copied out of the repository, synthesizes offline from the
+    installed wheel: the hook on the imported cluster and group, alarms to its topic, and the
+    outputs."""
+    app_dir = tmp_path / "own-app"
+    app_dir.mkdir()
+    shutil.copy2(EXAMPLE, app_dir / EXAMPLE.name)
+    outdir = synthesize_outside(venv, app_dir, EXAMPLE.name)
+    template = json.loads((outdir / "DrainedCluster.template.json").read_text())
+    resources = template["Resources"]
+    by_type: dict[str, list[str]] = {}
+    for logical_id, resource in resources.items():
+        by_type.setdefault(resource["Type"], []).append(logical_id)
+    for required in (
+        "AWS::Lambda::Function",
+        "AWS::StepFunctions::StateMachine",
+        "AWS::CloudWatch::Dashboard",
+        "AWS::SQS::Queue",
+    ):
+        assert required in by_type, required
+    (hook,) = [resources[i]["Properties"] for i in by_type["AWS::AutoScaling::LifecycleHook"]]
+    assert hook["AutoScalingGroupName"] == "my-cluster-instances"
+    assert json.loads(hook["NotificationMetadata"]) == {"cluster": "my-cluster"}
+    (topic_id,) = by_type["AWS::SNS::Topic"]
+    alarms = [resources[i]["Properties"] for i in by_type["AWS::CloudWatch::Alarm"]]
+    assert alarms and all({"Ref": topic_id} in a["AlarmActions"] for a in alarms)
+    keys = list(template["Outputs"])
+    for output in CONSTRUCT_OUTPUTS:
+        pattern = re.compile(rf"^DrainHook{output}[0-9A-F]{{8}}$")
+        assert len([k for k in keys if pattern.match(k)]) == 1, (output, keys)
+    metadata = json.loads((outdir / "DrainedCluster.metadata.json").read_text())
+    warnings = [e for es in metadata.values() for e in es if e["type"] == "aws:cdk:warning"]
+    assert warnings == []

@@ -12,6 +12,7 @@ GetExecutionHistory). Nothing is cached between commands.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,17 +22,19 @@ from ecs_drain_hook.console import execution_url
 from ecs_drain_hook.runtime.drain_hook import contract
 from ecs_drain_hook.runtime.drain_hook.models.observations import ActionRecord, DrainRecord
 from ecs_drain_hook.runtime.drain_hook.settings import Tunables
-from ecs_drain_hook.stack_names import DEFAULT_ATTACH_STACK, DEFAULT_DEMO_STACK
+from ecs_drain_hook.stack_names import (
+    DEFAULT_ATTACH_STACK,
+    DEFAULT_SAMPLE_CLUSTER_STACK,
+    OUTPUT_FUNCTION_NAME,
+    OUTPUT_SAMPLE_CLUSTER,
+    OUTPUT_STATE_MACHINE_ARN,
+)
 
 # API limits (botocore's models): DescribeContainerInstances and DescribeTasks take 100 items,
 # DescribeServices 10, DescribeAutoScalingInstances 50.
 DESCRIBE_MAX = 100
 DESCRIBE_SERVICES_MAX = 10
 DESCRIBE_ASG_INSTANCES_MAX = 50
-# Stack outputs of this repository's app (infra/stacks/drain_hook_stack.py).
-OUTPUT_FUNCTION = "FunctionName"
-OUTPUT_STATE_MACHINE = "StateMachineArn"
-OUTPUT_DEMO_CLUSTER = "DemoClusterName"
 ROUNDS_SHOWN = 8
 
 Progress = Callable[[int, int, str], None]
@@ -101,11 +104,11 @@ def resolve_target(
     found_stack: str | None = None
     if not (function and state_machine and cluster):
         found_stack, outputs = _stack_outputs(aws, stack_name)
-    function = function or outputs.get(OUTPUT_FUNCTION)
-    state_machine = state_machine or outputs.get(OUTPUT_STATE_MACHINE)
+    function = function or stack_output(outputs, OUTPUT_FUNCTION_NAME, found_stack)
+    state_machine = state_machine or stack_output(outputs, OUTPUT_STATE_MACHINE_ARN, found_stack)
     settings = function_settings(aws, function) if function else None
     clusters: tuple[str, ...] = ()
-    named = cluster or outputs.get(OUTPUT_DEMO_CLUSTER) or (settings or {}).get("CLUSTER_NAME")
+    named = cluster or outputs.get(OUTPUT_SAMPLE_CLUSTER) or (settings or {}).get("CLUSTER_NAME")
     if named:
         clusters = (named,)
     return Target(
@@ -118,8 +121,23 @@ def resolve_target(
     )
 
 
+def stack_output(outputs: dict[str, str], output_id: str, stack: str | None) -> str | None:
+    """One output of `EcsDrainHook(outputs=True)`: under its own id in this repository's stacks,
+    under the construct's path, the id and CDK's 8-character hash in a stack of one's own."""
+    if output_id in outputs:
+        return outputs[output_id]
+    pattern = re.compile(rf"^[A-Za-z0-9]*{output_id}[0-9A-F]{{8}}$")
+    found = sorted(key for key in outputs if pattern.match(key))
+    if len(found) > 1:
+        raise CliError(
+            f"stack {stack} has {len(found)} drain hooks ({', '.join(found)}): pass --function, "
+            "--state-machine and --cluster"
+        )
+    return outputs[found[0]] if found else None
+
+
 def _stack_outputs(aws: Aws, stack_name: str | None) -> tuple[str | None, dict[str, str]]:
-    names = [stack_name] if stack_name else [DEFAULT_ATTACH_STACK, DEFAULT_DEMO_STACK]
+    names = [stack_name] if stack_name else [DEFAULT_ATTACH_STACK, DEFAULT_SAMPLE_CLUSTER_STACK]
     cloudformation = aws.client("cloudformation")
     for name in names:
         try:
@@ -176,7 +194,7 @@ def list_drains(
         raise CliError("no cluster to read: pass --cluster (or deploy with a stack the CLI finds)")
     views: list[DrainView] = []
     for name in clusters:
-        views += _drains_of(aws, target, name, now=now, group=group, progress=progress)
+        views += _drains_of(aws, target, name, group=group, progress=progress)
     return sorted(views, key=lambda v: (v.started_at or now, v.instance_id))
 
 
@@ -185,7 +203,6 @@ def _drains_of(
     target: Target,
     cluster: str,
     *,
-    now: datetime,
     group: str | None,
     progress: Progress | None,
 ) -> list[DrainView]:
@@ -214,7 +231,7 @@ def _drains_of(
 
 
 def read_drain(
-    aws: Aws, target: Target, instance_id: str, *, now: datetime, rounds: int = ROUNDS_SHOWN
+    aws: Aws, target: Target, instance_id: str, *, rounds: int = ROUNDS_SHOWN
 ) -> DrainView | None:
     """One instance's drain (None: not registered in any of the target's clusters), with the
     wait loop's last rounds when `rounds`."""

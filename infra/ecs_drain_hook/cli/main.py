@@ -19,8 +19,9 @@ EXIT_OK, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2
 DESCRIPTION = """\
 See and steer the drains of an ecs-drain-hook deployment.
 
-The deployment is found from its CloudFormation stack's outputs (--stack-name; by default the
-app's EcsDrainHook, then EcsDrainHookDemo) or from --function, --state-machine and --cluster.
+The deployment is found from its CloudFormation stack's outputs (--stack-name: any stack with an
+EcsDrainHook(outputs=True); by default the repository app's EcsDrainHook, then
+EcsDrainHookSample) or from --function, --state-machine and --cluster.
 AWS credentials and Region come as for the AWS CLI: --profile / --region, AWS_PROFILE,
 AWS_REGION, the config files."""
 
@@ -157,7 +158,7 @@ def _run(
         out.write(text + "\n")
         return EXIT_OK
     view = reading.read_drain(
-        client, target, args.instance, now=now, rounds=reading.ROUNDS_SHOWN
+        client, target, args.instance, rounds=reading.ROUNDS_SHOWN
         if args.command == "explain" else 0,
     )  # fmt: skip
     if args.command == "explain":

@@ -22,7 +22,6 @@ from drain_hook.models.observations import (
     HookView,
     LifecycleView,
 )
-from drain_hook.settings import lifecycle_global_timeout
 
 # DescribeScalingActivities lists in-progress and newest first, 100 a page: the activity we look
 # for is recent, but a burst of 1,000 scale-ins puts 1,000 of them ahead of older ones.
@@ -56,21 +55,21 @@ def lifecycle_hooks(asg_name: str, *, fresh: bool = False) -> list[HookView]:
     response = client("autoscaling").describe_lifecycle_hooks(AutoScalingGroupName=asg_name)
     hooks = []
     for item in response.get("LifecycleHooks", []):
-        heartbeat = int(item.get("HeartbeatTimeout", 3600))
         hooks.append(
             HookView(
                 name=item["LifecycleHookName"],
                 transition=item.get("LifecycleTransition", ""),
-                heartbeat_timeout_seconds=heartbeat,
-                global_timeout_seconds=int(
-                    item.get("GlobalTimeout") or lifecycle_global_timeout(heartbeat)
-                ),
-                default_result=item.get("DefaultResult", "ABANDON"),
+                heartbeat_timeout_seconds=int(item.get("HeartbeatTimeout", 3600)),
                 metadata=item.get("NotificationMetadata"),
             )
         )
     cache[asg_name] = (now, hooks)
     return list(hooks)
+
+
+def lifecycle_hook(asg_name: str, name: str | None, *, fresh: bool = False) -> HookView | None:
+    """The group's lifecycle hook of that name, None when it has none (as `lifecycle_hooks`)."""
+    return next((h for h in lifecycle_hooks(asg_name, fresh=fresh) if h.name == name), None)
 
 
 def termination_started_at(asg_name: str, instance_id: str, now: datetime) -> datetime | None:

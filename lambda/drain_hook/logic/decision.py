@@ -19,21 +19,20 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from drain_hook import history
+from drain_hook import contract, history
+from drain_hook.models.answer import Action
 from drain_hook.models.observations import (
+    NOT_DRAINABLE_STATUSES,
+    WARMED_PREFIX,
     ContainerInstanceView,
     ServiceView,
     TaskView,
+    holding_tasks,
     short_services,
 )
-from drain_hook.models.state import Action, DrainState, HeartbeatPlan, RetryPolicy, TaskCounts
+from drain_hook.models.state import DrainState, HeartbeatPlan, RetryPolicy, TaskCounts
 from drain_hook.settings import ERROR_RETRY_SECONDS, Settings, lifecycle_global_timeout
 
-DRAINABLE_STATUSES = frozenset({"ACTIVE", "DRAINING"})
-# ECS can't move these to DRAINING (UpdateContainerInstancesState API reference).
-NOT_DRAINABLE_STATUSES = frozenset(
-    {"REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED", "INACTIVE"}
-)
 # Finish this long before the hook's global timeout would end the hold for us.
 GLOBAL_TIMEOUT_MARGIN_SECONDS = 60
 # Lambda's longest timeout (15 minutes): no poll lasts longer, whatever the function's setting.
@@ -66,15 +65,48 @@ class Observation:
     stopped_services: frozenset[str] = frozenset()
 
 
+StopCause = Literal["deadline", "standalone"]
+# The reason ECS records on each task a round stops (StopTask's reason).
+STOP_REASONS: dict[StopCause, str] = {
+    "deadline": f"{contract.SERVICE_NAME}: drain deadline reached",
+    "standalone": f"{contract.SERVICE_NAME}: instance draining, standalone grace period over",
+}
+# The writes a round can make, in the order they are made. "record_drain" is the flow's own: the
+# drain recorded on the container instance before the loop that owns it starts.
+Write = Literal[
+    "set_draining",
+    "stop_tasks",
+    "complete_lifecycle",
+    "record_agent_lost",
+    "clear_agent_lost",
+    "record_heartbeat",
+    "record_drain",
+    "start_loop",
+    "continue_in_new_execution",
+]
+_WRITE_WORDS: dict[Write, str] = {
+    "set_draining": "set container instance DRAINING",
+    "complete_lifecycle": "complete lifecycle action CONTINUE",
+    "record_agent_lost": "record the agent-lost time on the instance",
+    "clear_agent_lost": "clear the agent-lost time on the instance",
+    "record_heartbeat": "record lifecycle heartbeat",
+    "record_drain": "record the drain on the container instance",
+    "start_loop": "start the wait loop",
+    "continue_in_new_execution": "carry on in a fresh execution",
+}
+
+
 @dataclass(frozen=True)
 class Plan:
     """What to do this round, and the state to return."""
 
     state: DrainState
+    # The instance was ACTIVE: the round sets it DRAINING (the flow does, before it counts).
+    set_draining: bool = False
     complete_lifecycle: bool = False
     record_heartbeat: bool = False
     stop_tasks: tuple[str, ...] = ()
-    stop_reason: str = ""
+    stop_cause: StopCause | None = None
     start_loop: bool = False
     continue_in_new_execution: bool = False
     finish: Finish = "none"
@@ -82,10 +114,49 @@ class Plan:
     # "clear" when it is connected again and a time was recorded.
     record_agent_lost: datetime | Literal["clear"] | None = None
     rests_on: tuple[RestsOn, ...] = ()
-    writes: list[str] = field(default_factory=list)
     last_stopped_at: datetime | None = None
     # The failure this plan releases on (`failure_kind`), set once its rests_on is checked.
     failure: str = ""
+
+    @property
+    def stop_reason(self) -> str:
+        return STOP_REASONS[self.stop_cause] if self.stop_cause else ""
+
+    @property
+    def write_steps(self) -> tuple[Write, ...]:
+        """The writes this plan makes, in order, read from its fields."""
+        steps: list[Write] = []
+        if self.set_draining:
+            steps.append("set_draining")
+        if self.stop_tasks:
+            steps.append("stop_tasks")
+        if self.complete_lifecycle:
+            steps.append("complete_lifecycle")
+        if self.record_agent_lost == "clear":
+            steps.append("clear_agent_lost")
+        elif self.record_agent_lost is not None:
+            steps.append("record_agent_lost")
+        if self.record_heartbeat:
+            steps.append("record_heartbeat")
+        if self.start_loop:
+            steps.append("start_loop")
+        if self.continue_in_new_execution:
+            steps.append("continue_in_new_execution")
+        return tuple(steps)
+
+    @property
+    def writes(self) -> list[str]:
+        """The writes in words, as a dry run reports them."""
+        return [self.describe(step) for step in self.write_steps]
+
+    def describe(self, step: Write) -> str:
+        """One write in words."""
+        if step == "stop_tasks":
+            count = len(self.stop_tasks)
+            if self.stop_cause == "deadline":
+                return f"stop {count} task(s) at the deadline"
+            return f"stop {count} standalone task(s)"
+        return _WRITE_WORDS[step]
 
 
 def deadline_for(
@@ -223,13 +294,6 @@ def next_round_fits(history_events: int | None, heartbeats: int, retry: RetryPol
     return history_events + worst <= history.HISTORY_BUDGET
 
 
-def holding_tasks(tasks: tuple[TaskView, ...], settings: Settings) -> tuple[TaskView, ...]:
-    """The tasks that hold the instance: all unstopped ones, daemon tasks only if they hold."""
-    return tuple(
-        task for task in tasks if settings.daemon_tasks_hold_instance or task.kind != "daemon"
-    )
-
-
 def past_half_deadline(state: DrainState, deadline: datetime, now: datetime) -> bool:
     """Whether the drain has used half the time its deadline gives it (the stuck-drain log)."""
     return now >= state.started_at + (deadline - state.started_at) / 2
@@ -255,10 +319,89 @@ def is_first_round(state: DrainState) -> bool:
 
 
 def decide(state: DrainState, observation: Observation, now: datetime, settings: Settings) -> Plan:
-    """Decide one round of the drain: the first (no wait loop yet) or a poll of the loop."""
+    """Decide one round of the drain: the first (no wait loop yet) or a poll of the loop.
+
+    One concern after the other, the first that ends the round wins: nothing to drain (the
+    action is over, no container instance, one ECS can't drain), an empty instance, a lost
+    agent, the deadline; else the drain keeps waiting."""
+    this_round = _Round(state, _counted(state, observation, settings), observation, now, settings)
+    ended = _nothing_to_drain(this_round)
+    if ended is not None:
+        return ended
+    holding = holding_tasks(observation.tasks, settings.daemon_tasks_hold_instance)
+    if not holding:
+        return _empty(this_round)
+    assert observation.instance is not None  # _nothing_to_drain answers for no instance
+    agent = _agent(state, observation.instance, now)
+    this_round = this_round.noting(agent_disconnected_since=agent.lost_since)
+    lost = _agent_lost(this_round, agent, holding)
+    if lost is not None:
+        return lost
+    if now >= this_round.deadline:
+        return _past_deadline(this_round, holding, agent)
+    return _draining(this_round, holding, agent)
+
+
+@dataclass(frozen=True)
+class _Round:
+    """What each concern of `decide` reads: the state passed in, the state counted for this
+    round (`base`: polls, tasks, deadline, retry policy), what AWS reported, now, the settings."""
+
+    state: DrainState
+    base: DrainState
+    observation: Observation
+    now: datetime
+    settings: Settings
+
+    @property
+    def deadline(self) -> datetime:
+        return self.base.deadline_at
+
+    @property
+    def sets_draining(self) -> bool:
+        """The instance is ACTIVE: the round sets it DRAINING (the flow, before it counts)."""
+        return (
+            self.observation.instance is not None and self.observation.instance.status == "ACTIVE"
+        )
+
+    def noting(self, **update: object) -> _Round:
+        """The round with `update` noted in its state."""
+        return replace(self, base=self.base.model_copy(update=update))
+
+    def done(
+        self,
+        action: Action,
+        reason: str,
+        *,
+        complete: bool,
+        finish: Finish = "none",
+        rests_on: tuple[RestsOn, ...] = (),
+        set_draining: bool = False,
+    ) -> Plan:
+        """A round that ends the drain (completing the lifecycle action where there is one)."""
+        return Plan(
+            state=self.base.finished(action, reason),
+            set_draining=set_draining,
+            complete_lifecycle=complete and self.state.completes_lifecycle,
+            finish=finish,
+            rests_on=rests_on,
+            last_stopped_at=self.observation.last_stopped_at,
+        )
+
+
+@dataclass(frozen=True)
+class _Agent:
+    """The ECS agent as this round sees it: continuously disconnected since when (None:
+    connected), and what to record of it on the container instance ("clear": the time)."""
+
+    lost_since: datetime | None
+    record: datetime | Literal["clear"] | None
+
+
+def _counted(state: DrainState, observation: Observation, settings: Settings) -> DrainState:
+    """The state with this round's counts: polls, history, tasks, deadline, retry policy."""
     first_round = is_first_round(state)
-    deadline = round_deadline(state, observation, settings)
-    base = state.model_copy(
+    return state.model_copy(
         update={
             "polls": state.polls if first_round else state.polls + 1,
             "polls_in_execution": state.polls_in_execution
@@ -269,53 +412,46 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
             else history_through_poll(state),
             "tasks_remaining": len(observation.tasks),
             "tasks": count_tasks(observation.tasks),
-            "deadline_at": deadline,
+            "deadline_at": round_deadline(state, observation, settings),
             "max_drain_seconds": settings.max_drain_seconds,
             "retry": retry_policy(state, settings),
         }
     )
 
-    def done(action: Action, reason: str, *, complete: bool, finish: Finish = "none") -> Plan:
-        done_state = base.model_copy(
-            update={"done": True, "action": action, "reason": reason, "wait_seconds": 0}
-        )
-        complete = complete and state.completes_lifecycle
-        writes = ["complete lifecycle action CONTINUE"] if complete else []
-        return Plan(
-            state=done_state,
-            complete_lifecycle=complete,
-            finish=finish,
-            writes=writes,
-            last_stopped_at=observation.last_stopped_at,
-        )
 
-    if state.completes_lifecycle and observation.held is False:
-        return done(
+def _nothing_to_drain(this_round: _Round) -> Plan | None:
+    """The action is over, or there is no container instance ECS could drain."""
+    state, instance = this_round.state, this_round.observation.instance
+    if state.completes_lifecycle and this_round.observation.held is False:
+        return this_round.done(
             "lifecycle_ended",
             "our hook no longer holds the instance: completed, timed out, terminated or gone",
             complete=False,
         )
-    instance = observation.instance
     if instance is None:
-        pooled = (state.lifecycle_state or "").startswith("Warmed:")
-        return done(
+        pooled = (state.lifecycle_state or "").startswith(WARMED_PREFIX)
+        return this_round.done(
             "not_registered",
             f"no container instance for {state.instance_id} in cluster {state.cluster}"
             + (" (a warm-pool instance never registers with ECS)" if pooled else ""),
             complete=True,
         )
     if instance.status in NOT_DRAINABLE_STATUSES:
-        return done(
+        return this_round.done(
             "not_drainable",
             f"container instance is {instance.status}: ECS can't drain it",
             complete=True,
         )
+    return None
 
-    holding = holding_tasks(observation.tasks, settings)
-    pre_writes = ["set container instance DRAINING"] if instance.status == "ACTIVE" else []
 
-    if not holding and state.action == "stopping":
-        return done(
+def _empty(this_round: _Round) -> Plan:
+    """No task holds the instance: release it, or (RELEASE_WHEN=services_steady) wait for the
+    services that had tasks on it."""
+    state, observation, settings = this_round.state, this_round.observation, this_round.settings
+    now, deadline = this_round.now, this_round.deadline
+    if state.action == "stopping":
+        return this_round.done(
             "deadline",
             "tasks stopped at the drain deadline",
             complete=True,
@@ -323,138 +459,143 @@ def decide(state: DrainState, observation: Observation, now: datetime, settings:
         )
     steady_wait = settings.release_when == "services_steady"
     short = short_services(state.release_services, observation.services) if steady_wait else ()
-    if not holding and short and now < deadline:
-        return _wait_for_services(base, short, pre_writes, now, deadline, settings)
-    if not holding:
-        drained = "completed" if state.completes_lifecycle else "drained"
-        reason = "no unstopped task left on the instance"
-        if observation.tasks:
-            reason = "only daemon-service tasks left, and they do not hold the instance"
-        if short:
-            reason += f"; the deadline came before {_services_text(short)} ran their desired count"
-        plan = done(drained, reason, complete=True, finish="completed")
-        rests_on: tuple[RestsOn, ...] = ("daemon_kinds",) if observation.tasks else ()
-        if steady_wait and now < deadline:
-            # Which services had tasks here comes from AWS too, never from the state alone.
-            rests_on += ("release_services",)
-        return replace(plan, writes=pre_writes + plan.writes, rests_on=rests_on)
-
-    # The ECS agent: tasks on an instance whose agent is gone never reach STOPPED.
-    record = instance.drain_record
-    lost_since = _agent_lost_since(state, instance, now)
-    recorded = record.agent_lost_since if record is not None else None
-    record_lost: datetime | Literal["clear"] | None = None
-    if lost_since is not None and lost_since != recorded:
-        record_lost = lost_since  # first seen away, or away again after a change: (re)start
-    elif instance.agent_connected and recorded is not None:
-        record_lost = "clear"
-    base = base.model_copy(update={"agent_disconnected_since": lost_since})
-    if lost_since is not None:
-        grace_end = lost_since + timedelta(seconds=settings.agent_disconnected_grace_seconds)
-        if now >= grace_end and now < deadline:
-            plan = done(
-                "agent_lost",
-                f"the ECS agent has been disconnected since {lost_since:%Y-%m-%dT%H:%M:%SZ} "
-                f"(more than AGENT_DISCONNECTED_GRACE_SECONDS="
-                f"{settings.agent_disconnected_grace_seconds}): its {len(holding)} task(s) "
-                "can't stop, releasing the instance",
-                complete=True,
-                finish="agent_lost",
-            )
-            return replace(plan, rests_on=("agent_lost_since",))
-
-    # Past the deadline: stop what remains (once), give it the grace, then complete.
-    if now >= deadline:
-        grace_end = deadline + timedelta(seconds=settings.deadline_grace_seconds)
-        if settings.at_deadline == "stop_tasks" and now < grace_end:
-            to_stop = tuple(t.arn for t in holding if t.desired_status != "STOPPED")
-            stopping = base.model_copy(
-                update={
-                    "action": "stopping",
-                    "reason": f"drain deadline passed with {len(holding)} task(s) left: "
-                    f"stopping them, completing at {grace_end:%Y-%m-%dT%H:%M:%SZ}",
-                    "wait_seconds": max(1, _seconds_until(grace_end, now)),
-                }
-            )
-            writes = [*pre_writes]
-            if to_stop:
-                writes.append(f"stop {len(to_stop)} task(s) at the deadline")
-            plan = Plan(
-                state=stopping,
-                stop_tasks=to_stop,
-                stop_reason="ecs-drain-hook: drain deadline reached",
-                finish="forced" if state.action != "stopping" else "none",
-                record_agent_lost=record_lost,
-                rests_on=("hold_start",) if to_stop else (),
-                writes=writes,
-            )
-            return _keep_waiting(plan, now, settings, fixed_wait=True)
-        plan = done(
-            "deadline",
-            f"drain deadline passed with {len(holding)} task(s) left: completing anyway",
-            complete=True,
-            finish="after_deadline" if state.action == "stopping" else "forced",
-        )
-        return replace(plan, rests_on=("hold_start",))
-
-    stop: tuple[str, ...] = ()
-    stop_reason = ""
-    standalone_end = state.started_at + timedelta(seconds=settings.standalone_grace_seconds)
-    if settings.standalone_tasks == "stop" and now >= standalone_end:
-        stop = tuple(
-            t.arn for t in holding if t.kind == "standalone" and t.desired_status != "STOPPED"
-        )
-        stop_reason = "ecs-drain-hook: instance draining, standalone grace period over"
-
-    draining = base.model_copy(
-        update={
-            "action": "draining",
-            "reason": f"{len(holding)} unstopped task(s) hold the instance",
-            "wait_seconds": backoff_seconds(base.polls, settings)
-            + (first_wait_spread(state.instance_id, settings) if first_round else 0),
-        }
+    if short and now < deadline:
+        return _wait_for_services(this_round, short)
+    drained = "completed" if state.completes_lifecycle else "drained"
+    reason = "no unstopped task left on the instance"
+    if observation.tasks:
+        reason = "only daemon-service tasks left, and they do not hold the instance"
+    if short:
+        reason += f"; the deadline came before {_services_text(short)} ran their desired count"
+    rests_on: tuple[RestsOn, ...] = ("daemon_kinds",) if observation.tasks else ()
+    if steady_wait and now < deadline:
+        # Which services had tasks here comes from AWS too, never from the state alone.
+        rests_on += ("release_services",)
+    return this_round.done(
+        drained,
+        reason,
+        complete=True,
+        finish="completed",
+        rests_on=rests_on,
+        set_draining=this_round.sets_draining,
     )
-    writes = list(pre_writes)
-    if stop:
-        writes.append(f"stop {len(stop)} standalone task(s)")
-    plan = Plan(
-        state=draining,
-        stop_tasks=stop,
-        stop_reason=stop_reason,
-        record_agent_lost=record_lost,
-        rests_on=("hold_start",) if stop else (),
-        writes=writes,
-    )
-    # Wake at the deadline, the end of the standalone grace and of the agent grace, not after.
-    wake = [deadline]
-    if settings.standalone_tasks == "stop" and now < standalone_end:
-        wake.append(standalone_end)
-    if lost_since is not None:
-        wake.append(lost_since + timedelta(seconds=settings.agent_disconnected_grace_seconds))
-    return _keep_waiting(plan, now, settings, wake_by=min(wake))
 
 
-def _wait_for_services(
-    base: DrainState,
-    short: tuple[ServiceView, ...],
-    pre_writes: list[str],
-    now: datetime,
-    deadline: datetime,
-    settings: Settings,
-) -> Plan:
+def _wait_for_services(this_round: _Round, short: tuple[ServiceView, ...]) -> Plan:
     """RELEASE_WHEN=services_steady: the instance is empty, but services that had tasks on it
     run fewer than their desired count: keep the hold (until the deadline) so the next
     instance of a refresh is not taken while they are short."""
-    waiting = base.model_copy(
+    waiting = this_round.base.model_copy(
         update={
             "action": "draining",
             "reason": f"no task holds the instance; waiting for {len(short)} service(s) to run "
             f"their desired count (RELEASE_WHEN=services_steady): {_services_text(short)}",
-            "wait_seconds": backoff_seconds(base.polls, settings),
+            "wait_seconds": backoff_seconds(this_round.base.polls, this_round.settings),
         }
     )
-    plan = Plan(state=waiting, writes=list(pre_writes))
-    return _keep_waiting(plan, now, settings, wake_by=deadline)
+    plan = Plan(state=waiting, set_draining=this_round.sets_draining)
+    return _keep_waiting(plan, this_round.now, this_round.settings, wake_by=this_round.deadline)
+
+
+def _agent(state: DrainState, instance: ContainerInstanceView, now: datetime) -> _Agent:
+    """The ECS agent: tasks on an instance whose agent is gone never reach STOPPED."""
+    lost_since = _agent_lost_since(state, instance, now)
+    record = instance.drain_record
+    recorded = record.agent_lost_since if record is not None else None
+    if lost_since is not None and lost_since != recorded:
+        return _Agent(lost_since, lost_since)  # first seen away, or away again after a change
+    if instance.agent_connected and recorded is not None:
+        return _Agent(lost_since, "clear")
+    return _Agent(lost_since, None)
+
+
+def _agent_lost(this_round: _Round, agent: _Agent, holding: tuple[TaskView, ...]) -> Plan | None:
+    """Release the instance once its agent has stayed away past the grace (before the deadline)."""
+    lost_since = agent.lost_since
+    grace = this_round.settings.agent_disconnected_grace_seconds
+    if lost_since is None or not (
+        lost_since + timedelta(seconds=grace) <= this_round.now < this_round.deadline
+    ):
+        return None
+    return this_round.done(
+        "agent_lost",
+        f"the ECS agent has been disconnected since {lost_since:%Y-%m-%dT%H:%M:%SZ} "
+        f"(more than AGENT_DISCONNECTED_GRACE_SECONDS={grace}): its {len(holding)} task(s) "
+        "can't stop, releasing the instance",
+        complete=True,
+        finish="agent_lost",
+        rests_on=("agent_lost_since",),
+    )
+
+
+def _past_deadline(this_round: _Round, holding: tuple[TaskView, ...], agent: _Agent) -> Plan:
+    """Past the deadline: stop what remains (once), give it the grace, then complete."""
+    state, settings, now = this_round.state, this_round.settings, this_round.now
+    grace_end = this_round.deadline + timedelta(seconds=settings.deadline_grace_seconds)
+    if settings.at_deadline == "stop_tasks" and now < grace_end:
+        to_stop = tuple(t.arn for t in holding if t.desired_status != "STOPPED")
+        stopping = this_round.base.model_copy(
+            update={
+                "action": "stopping",
+                "reason": f"drain deadline passed with {len(holding)} task(s) left: "
+                f"stopping them, completing at {grace_end:%Y-%m-%dT%H:%M:%SZ}",
+                "wait_seconds": max(1, _seconds_until(grace_end, now)),
+            }
+        )
+        plan = Plan(
+            state=stopping,
+            set_draining=this_round.sets_draining,
+            stop_tasks=to_stop,
+            stop_cause="deadline",
+            finish="forced" if state.action != "stopping" else "none",
+            record_agent_lost=agent.record,
+            rests_on=("hold_start",) if to_stop else (),
+        )
+        return _keep_waiting(plan, now, settings, fixed_wait=True)
+    return this_round.done(
+        "deadline",
+        f"drain deadline passed with {len(holding)} task(s) left: completing anyway",
+        complete=True,
+        finish="after_deadline" if state.action == "stopping" else "forced",
+        rests_on=("hold_start",),
+    )
+
+
+def _draining(this_round: _Round, holding: tuple[TaskView, ...], agent: _Agent) -> Plan:
+    """Tasks hold the instance before the deadline: wait (stopping standalone tasks once their
+    grace is over, with STANDALONE_TASKS=stop)."""
+    state, settings, now = this_round.state, this_round.settings, this_round.now
+    stop: tuple[str, ...] = ()
+    standalone_end = state.started_at + timedelta(seconds=settings.standalone_grace_seconds)
+    standalone_over = settings.standalone_tasks == "stop" and now >= standalone_end
+    if standalone_over:
+        stop = tuple(
+            t.arn for t in holding if t.kind == "standalone" and t.desired_status != "STOPPED"
+        )
+    first_spread = first_wait_spread(state.instance_id, settings) if is_first_round(state) else 0
+    draining = this_round.base.model_copy(
+        update={
+            "action": "draining",
+            "reason": f"{len(holding)} unstopped task(s) hold the instance",
+            "wait_seconds": backoff_seconds(this_round.base.polls, settings) + first_spread,
+        }
+    )
+    plan = Plan(
+        state=draining,
+        set_draining=this_round.sets_draining,
+        stop_tasks=stop,
+        stop_cause="standalone" if standalone_over else None,
+        record_agent_lost=agent.record,
+        rests_on=("hold_start",) if stop else (),
+    )
+    # Wake at the deadline, the end of the standalone grace and of the agent grace, not after.
+    wake = [this_round.deadline]
+    if settings.standalone_tasks == "stop" and now < standalone_end:
+        wake.append(standalone_end)
+    if agent.lost_since is not None:
+        grace = timedelta(seconds=settings.agent_disconnected_grace_seconds)
+        wake.append(agent.lost_since + grace)
+    return _keep_waiting(plan, now, settings, wake_by=min(wake))
 
 
 def _agent_lost_since(
@@ -544,24 +685,12 @@ def _keep_waiting(
                 "history_events": history.EXECUTION_STARTED_EVENTS,
             }
         )
-    writes = list(plan.writes)
-    if plan.record_agent_lost == "clear":
-        writes.append("clear the agent-lost time on the instance")
-    elif plan.record_agent_lost is not None:
-        writes.append("record the agent-lost time on the instance")
-    if heartbeat:
-        writes.append("record lifecycle heartbeat")
-    if first_round:
-        writes.append("start the wait loop")
-    if carry_on:
-        writes.append("carry on in a fresh execution")
     return replace(
         plan,
         state=state.model_copy(update=update),
         record_heartbeat=heartbeat,
         start_loop=first_round,
         continue_in_new_execution=carry_on,
-        writes=writes,
     )
 
 
@@ -604,9 +733,7 @@ def failure_kind(
         return ""
     if plan.finish == "agent_lost":
         return "agent_lost"
-    holding = [
-        t for t in observation.tasks if settings.daemon_tasks_hold_instance or t.kind != "daemon"
-    ]
+    holding = holding_tasks(observation.tasks, settings.daemon_tasks_hold_instance)
     if plan.state.action != "deadline" or not holding:
         return ""
     return "interruption" if interrupted(state, observation, settings) else "deadline"

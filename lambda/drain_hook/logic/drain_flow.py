@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from drain_hook import clock, contract
 from drain_hook.adapters import autoscaling, ec2, ecs, stepfunctions
@@ -24,14 +25,13 @@ from drain_hook.errors import (
 )
 from drain_hook.logic import outcomes, retention
 from drain_hook.logic.decision import (
-    DRAINABLE_STATUSES,
     Observation,
     Plan,
+    Write,
     deadline_for,
     decide,
     failing_for_seconds,
     failure_kind,
-    holding_tasks,
     interrupted,
     is_first_round,
     past_half_deadline,
@@ -39,107 +39,160 @@ from drain_hook.logic.decision import (
     settings_deadline,
 )
 from drain_hook.models.observations import (
+    DRAINABLE_STATUSES,
     WARMED_PENDING_WAIT,
     ActionRecord,
     ContainerInstanceView,
     DrainRecord,
     HookView,
+    holding_tasks,
     short_services,
 )
 from drain_hook.models.requests import LifecycleRequest
 from drain_hook.models.state import DrainState, HoldStartSource
 from drain_hook.observability import logger
-from drain_hook.settings import Settings
+from drain_hook.settings import Settings, Tunables
 
 # A replayed event after a loop ended starts a fresh loop under the next free name.
 LOOP_RESTARTS_MAX = 10
 # Times in a state and in AWS's records agree to the second (attributes keep whole seconds).
 TIME_TOLERANCE = timedelta(seconds=1)
-LONGEST_DEADLINE_GRACE_SECONDS = 3600  # DEADLINE_STOP_GRACE_SECONDS' upper bound
+# The longest grace the deadline policy takes: a state's deadline is no earlier than this allows.
+_, LONGEST_DEADLINE_GRACE_SECONDS = Tunables.bounds("deadline_stop_grace_seconds")
+
+
+@dataclass(frozen=True)
+class CheckedAction:
+    """What Auto Scaling says of the lifecycle action a first round is for (all empty for a
+    manual drain with no hook)."""
+
+    hook: HookView | None = None
+    other_hooks: tuple[str, ...] = ()  # other termination hooks of the group
+    lifecycle_state: str | None = None
+    heartbeat_at: datetime | None = None  # the heartbeat this round recorded
+    activity_start: datetime | None = None  # when the scaling activity began, if recorded
 
 
 def first_round(request: LifecycleRequest, settings: Settings, now: datetime) -> DrainState:
     """The round for a lifecycle event or manual invoke: check it against AWS, then drain."""
+    cluster = _cluster_of(request, settings)
+    checked = _check_action(request, cluster, settings, now)
+    if isinstance(checked, DrainState):  # nothing of ours waits, or the group goes
+        return checked
+    instance = ecs.find_container_instance(cluster, request.instance_id)
+    state = _first_state(request, cluster, checked, instance, settings, now)
+    observation, state = _observe(
+        state,
+        instance,
+        held=True if checked.hook else None,
+        write=not request.dry_run,
+        settings=settings,
+        now=now,
+    )
+    # This round built the hold start itself, from AWS's record or from now where AWS has none:
+    # nothing passed in to check it against.
+    decided = decide(state, observation, now, settings)
+    plan = _verified(decided, state, observation, now, settings, hold_start_known=True)
+    if request.dry_run:
+        return _dry_run(plan, heartbeat_first=checked.hook is not None)
+    result = _carry_out(plan, settings, now, loop_prefix=_loop_prefix(request), instance=instance)
+    _report_first_round(request, checked, result)
+    return result
+
+
+def _cluster_of(request: LifecycleRequest, settings: Settings) -> str:
     cluster = request.cluster or settings.cluster_name
     if not cluster:
         raise InputRejected(
             "no ECS cluster for this drain: expected the hook's NotificationMetadata "
             '{"cluster": "<name>"}, "cluster" in the manual invoke, or CLUSTER_NAME'
         )
-    write = not request.dry_run
-    hook: HookView | None = None
-    others: list[HookView] = []
-    lifecycle_state: str | None = None
+    return cluster
+
+
+def _check_action(
+    request: LifecycleRequest, cluster: str, settings: Settings, now: datetime
+) -> CheckedAction | DrainState:
+    """Check the request's lifecycle action against Auto Scaling: the group holds the instance,
+    the hook is a termination hook of that group, and (for a real run) the action still waits,
+    which its heartbeat proves. The ended round's state when nothing of ours waits."""
+    if not (request.asg_name and request.hook_name):
+        return CheckedAction()
+    lifecycle = autoscaling.describe_instance(request.instance_id)
+    if lifecycle is not None and lifecycle.asg_name != request.asg_name:
+        raise InputRejected(
+            f"instance {request.instance_id} belongs to Auto Scaling group "
+            f"{lifecycle.asg_name!r}, not {request.asg_name!r}: expected the group that "
+            "holds the instance"
+        )
+    if lifecycle is None or not lifecycle.held_by_hook:
+        where = lifecycle.lifecycle_state if lifecycle else "in no Auto Scaling group"
+        return _ended_request(request, cluster, now, settings, f"the instance is {where}")
+    hooks = autoscaling.lifecycle_hooks(request.asg_name)
+    hook = next((h for h in hooks if h.name == request.hook_name), None)
+    if hook is None or not hook.terminating:
+        raise InputRejected(
+            f"group {request.asg_name!r} has no lifecycle hook {request.hook_name!r} for "
+            "autoscaling:EC2_INSTANCE_TERMINATING: expected the termination hook that holds "
+            "the instance"
+        )
     heartbeat_at: datetime | None = None
-    activity_start: datetime | None = None
-    if request.asg_name and request.hook_name:
-        lifecycle = autoscaling.describe_instance(request.instance_id)
-        if lifecycle is not None and lifecycle.asg_name != request.asg_name:
-            raise InputRejected(
-                f"instance {request.instance_id} belongs to Auto Scaling group "
-                f"{lifecycle.asg_name!r}, not {request.asg_name!r}: expected the group that "
-                "holds the instance"
-            )
-        if lifecycle is None or not lifecycle.held_by_hook:
-            where = lifecycle.lifecycle_state if lifecycle else "in no Auto Scaling group"
-            return _ended_request(request, cluster, now, settings, f"the instance is {where}")
-        hooks = autoscaling.lifecycle_hooks(request.asg_name)
-        hook = next((h for h in hooks if h.name == request.hook_name), None)
-        if hook is None or not hook.terminating:
-            raise InputRejected(
-                f"group {request.asg_name!r} has no lifecycle hook {request.hook_name!r} for "
-                "autoscaling:EC2_INSTANCE_TERMINATING: expected the termination hook that holds "
-                "the instance"
-            )
-        others = [h for h in hooks if h.terminating and h.name != hook.name]
-        lifecycle_state = lifecycle.lifecycle_state
-        if write and request.source == "sweep":
+    if not request.dry_run:
+        if request.source == "sweep":
             deleting = _deleting_group_round(request, cluster, now, settings)
             if deleting is not None:
                 return deleting
-        if write:
-            # Auto Scaling's heartbeat timer has run since the instance entered the wait, and
-            # the event may have come late: restart it now. It also proves the token is known.
-            if not autoscaling.record_heartbeat(
-                request.asg_name, request.hook_name, request.instance_id, request.token
-            ):
-                # A made-up or stale token, or our action already ended while another hook
-                # still holds the instance: nothing of ours waits, so nothing is written.
-                _refused_too_soon(request, cluster, settings)
-                what = f"token {request.token}" if request.token else "this instance"
-                return _ended_request(
-                    request,
-                    cluster,
-                    now,
-                    settings,
-                    f"Auto Scaling has no waiting lifecycle action for {what} on hook "
-                    f"{request.hook_name!r} of group {request.asg_name!r}",
-                )
-            heartbeat_at = now
-        activity_start = autoscaling.termination_started_at(
-            request.asg_name, request.instance_id, now
-        )
-        if lifecycle_state == WARMED_PENDING_WAIT:
-            logger.warning(
-                "The instance is going back to a warm pool (ReuseOnScaleIn), which ECS does not "
-                "support; draining it as for a termination",
-                extra={"lifecycle_state": lifecycle_state},
+        # Auto Scaling's heartbeat timer has run since the instance entered the wait, and the
+        # event may have come late: restart it now. It also proves the token is known.
+        if not autoscaling.record_heartbeat(
+            request.asg_name, request.hook_name, request.instance_id, request.token
+        ):
+            # A made-up or stale token, or our action already ended while another hook still
+            # holds the instance: nothing of ours waits, so nothing is written.
+            _refused_too_soon(request, cluster, settings)
+            what = f"token {request.token}" if request.token else "this instance"
+            return _ended_request(
+                request,
+                cluster,
+                now,
+                settings,
+                f"Auto Scaling has no waiting lifecycle action for {what} on hook "
+                f"{request.hook_name!r} of group {request.asg_name!r}",
             )
+        heartbeat_at = now
+    activity_start = autoscaling.termination_started_at(request.asg_name, request.instance_id, now)
+    if lifecycle.lifecycle_state == WARMED_PENDING_WAIT:
+        logger.warning(
+            "The instance is going back to a warm pool (ReuseOnScaleIn), which ECS does not "
+            "support; draining it as for a termination",
+            extra={"lifecycle_state": lifecycle.lifecycle_state},
+        )
+    return CheckedAction(
+        hook=hook,
+        other_hooks=tuple(h.name for h in hooks if h.terminating and h.name != hook.name),
+        lifecycle_state=lifecycle.lifecycle_state,
+        heartbeat_at=heartbeat_at,
+        activity_start=activity_start,
+    )
 
-    instance = ecs.find_container_instance(cluster, request.instance_id)
-    loop_prefix = _loop_prefix(request)
-    started_at, source = _hold_start(activity_start, instance, loop_prefix, now)
-    heartbeat_timeout = hook.heartbeat_timeout_seconds if hook else None
-    state = DrainState(
-        action="draining",
-        instance_id=request.instance_id,
-        cluster=cluster,
+
+def _first_state(
+    request: LifecycleRequest,
+    cluster: str,
+    checked: CheckedAction,
+    instance: ContainerInstanceView | None,
+    settings: Settings,
+    now: datetime,
+) -> DrainState:
+    """The drain's state before the first decision: when the hold began, and its deadline."""
+    started_at, source = _hold_start(checked.activity_start, instance, _loop_prefix(request), now)
+    heartbeat_timeout = checked.hook.heartbeat_timeout_seconds if checked.hook else None
+    state = _request_state(
+        request,
+        cluster,
+        settings,
         container_instance_arn=instance.arn if instance else None,
-        asg_name=request.asg_name,
-        hook_name=request.hook_name,
-        lifecycle_action_token=request.token,
-        lifecycle_state=lifecycle_state,
-        dry_run=request.dry_run,
+        lifecycle_state=checked.lifecycle_state,
         started_at=started_at,
         hold_start_source=source,
         deadline_at=deadline_for(
@@ -148,41 +201,33 @@ def first_round(request: LifecycleRequest, settings: Settings, now: datetime) ->
             heartbeat_timeout,
             settings.deadline_grace_seconds,
         ),
-        max_drain_seconds=settings.max_drain_seconds,
         heartbeat_timeout_seconds=heartbeat_timeout,
-        last_heartbeat_at=heartbeat_at,
+        last_heartbeat_at=checked.heartbeat_at,
     )
-    state = state.model_copy(
+    return state.model_copy(
         update={"retry": retry_policy(state, settings), "round_id": uuid.uuid4().hex}
     )
-    observation, state = _observe(
-        state, instance, held=True if hook else None, write=write, settings=settings, now=now
-    )
-    # This round built the hold start itself, from AWS's record or from now where AWS has none:
-    # nothing passed in to check it against.
-    plan = _verified(
-        decide(state, observation, now, settings),
-        state,
-        observation,
-        now,
-        settings,
-        hold_start_known=True,
-    )
-    if request.dry_run:
-        planned = ["record lifecycle heartbeat"] if hook else []
-        for write_ in plan.writes:
-            if write_ == "start the wait loop":
-                planned.append("record the drain on the container instance")
-            planned.append(write_)
-        return plan.state.model_copy(
-            update={"action": "dry_run", "done": True, "wait_seconds": 0, "planned": planned}
-        )
-    result = _carry_out(plan, state, settings, now, loop_prefix=loop_prefix, instance=instance)
-    if others and result.action != "duplicate":
-        outcomes.other_hooks(request.asg_name or "", [h.name for h in others])
+
+
+def _dry_run(plan: Plan, *, heartbeat_first: bool) -> DrainState:
+    """A dry run's answer: the round's state, and the writes a real run would make, in words
+    (a real run records the heartbeat first, and the drain on the instance before its loop)."""
+    steps: list[Write] = ["record_heartbeat"] if heartbeat_first else []
+    for step in plan.write_steps:
+        if step == "start_loop":
+            steps.append("record_drain")
+        steps.append(step)
+    planned = [plan.describe(step) for step in steps]
+    return plan.state.finished("dry_run").model_copy(update={"planned": planned})
+
+
+def _report_first_round(
+    request: LifecycleRequest, checked: CheckedAction, result: DrainState
+) -> None:
+    if checked.other_hooks and result.action != "duplicate":
+        outcomes.other_hooks(request.asg_name or "", list(checked.other_hooks))
     if request.source == "sweep" and result.action not in ("duplicate", "lifecycle_ended"):
         outcomes.lost_event_recovered(request.instance_id, request.asg_name or "", result.action)
-    return result
 
 
 def poll_or_give_up(state: DrainState, settings: Settings, now: datetime) -> DrainState:
@@ -216,29 +261,36 @@ def poll(state: DrainState, settings: Settings, now: datetime) -> DrainState:
             "a dry-run state is a report, not a drain: nothing polls it; invoke without dry_run "
             "to drain"
         )
-    held: bool | None = None
-    if state.completes_lifecycle:
-        lifecycle = autoscaling.describe_instance(state.instance_id)
-        if lifecycle is not None and lifecycle.asg_name != state.asg_name:
-            raise InputRejected(
-                f"the state names group {state.asg_name!r} but instance {state.instance_id} "
-                f"belongs to {lifecycle.asg_name!r}: pass back the state this function returned"
-            )
-        held = lifecycle is not None and lifecycle.held_by_hook
-        if not held:
-            plan = decide(state, Observation(held=False, instance=None), now, settings)
-            return plan.state
-    if state.container_instance_arn:
-        instance = ecs.describe_container_instance(state.cluster, state.container_instance_arn)
-    else:
-        instance = ecs.find_container_instance(state.cluster, state.instance_id)
+    held = _still_held(state)
+    if held is False:
+        return decide(state, Observation(held=False, instance=None), now, settings).state
+    instance = _find_instance(state)
     state = _agree_with_record(state, instance)
     observation, state = _observe(
         state, instance, held=held, write=True, settings=settings, now=now
     )
     plan = _verified(decide(state, observation, now, settings), state, observation, now, settings)
     _say_what_holds(plan.state, observation, now, settings)
-    return _carry_out(plan, state, settings, now, loop_prefix=None, instance=instance)
+    return _carry_out(plan, settings, now, loop_prefix=None, instance=instance)
+
+
+def _still_held(state: DrainState) -> bool | None:
+    """Whether our hook still holds the instance, per Auto Scaling (None: no lifecycle action)."""
+    if not state.completes_lifecycle:
+        return None
+    lifecycle = autoscaling.describe_instance(state.instance_id)
+    if lifecycle is not None and lifecycle.asg_name != state.asg_name:
+        raise InputRejected(
+            f"the state names group {state.asg_name!r} but instance {state.instance_id} "
+            f"belongs to {lifecycle.asg_name!r}: pass back the state this function returned"
+        )
+    return lifecycle is not None and lifecycle.held_by_hook
+
+
+def _find_instance(state: DrainState) -> ContainerInstanceView | None:
+    if state.container_instance_arn:
+        return ecs.describe_container_instance(state.cluster, state.container_instance_arn)
+    return ecs.find_container_instance(state.cluster, state.instance_id)
 
 
 def _loop_prefix(request: LifecycleRequest) -> str:
@@ -253,22 +305,33 @@ def _ended_request(
     """A request whose lifecycle action no longer waits on our hook: nothing to do or write."""
     if request.source != "manual" and _timed_out_before_drain(request, now, settings):
         outcomes.timed_out_before_drain(request.instance_id, request.asg_name or "")
-    state = DrainState(
-        action="lifecycle_ended",
-        done=True,
-        reason=f"{reason}: nothing to drain or complete",
+    state = _request_state(
+        request,
+        cluster,
+        settings,
+        started_at=now,
+        deadline_at=now + timedelta(seconds=settings.max_drain_seconds),
+    ).finished("lifecycle_ended", f"{reason}: nothing to drain or complete")
+    logger.info("Nothing to drain", extra={"reason": state.reason})
+    return state
+
+
+def _request_state(
+    request: LifecycleRequest, cluster: str, settings: Settings, **fields: Any
+) -> DrainState:
+    """A first round's state: the request's names and dry-run flag, and `fields` (when the hold
+    began and the deadline among them)."""
+    return DrainState(
+        action="draining",
         instance_id=request.instance_id,
         cluster=cluster,
         asg_name=request.asg_name,
         hook_name=request.hook_name,
         lifecycle_action_token=request.token,
         dry_run=request.dry_run,
-        started_at=now,
-        deadline_at=now + timedelta(seconds=settings.max_drain_seconds),
         max_drain_seconds=settings.max_drain_seconds,
+        **fields,
     )
-    logger.info("Nothing to drain", extra={"reason": state.reason})
-    return state
 
 
 def _deleting_group_round(
@@ -290,18 +353,9 @@ def _deleting_group_round(
             request, cluster, now, settings, "the lifecycle action was already over"
         )
     outcomes.skipped_group_deleting(request.instance_id, request.asg_name, group.status or "")
-    return DrainState(
-        action="group_deleting",
-        done=True,
-        reason=f"group {request.asg_name} is being deleted ({group.status}): completed at once",
-        instance_id=request.instance_id,
-        cluster=cluster,
-        asg_name=request.asg_name,
-        hook_name=request.hook_name,
-        lifecycle_action_token=request.token,
-        started_at=now,
-        deadline_at=now,
-        max_drain_seconds=settings.max_drain_seconds,
+    return _request_state(request, cluster, settings, started_at=now, deadline_at=now).finished(
+        "group_deleting",
+        f"group {request.asg_name} is being deleted ({group.status}): completed at once",
     )
 
 
@@ -391,8 +445,7 @@ def _timed_out_before_drain(request: LifecycleRequest, now: datetime, settings: 
     timeout, the scaling activity's start, and Step Functions' record of the loop's name."""
     if not request.asg_name or not request.hook_name:
         return False
-    hooks = autoscaling.lifecycle_hooks(request.asg_name)
-    ours = next((h for h in hooks if h.name == request.hook_name), None)
+    ours = autoscaling.lifecycle_hook(request.asg_name, request.hook_name)
     started = autoscaling.termination_started_at(request.asg_name, request.instance_id, now)
     if ours is None or started is None:
         return False
@@ -498,7 +551,9 @@ def _observe(
     if is_first_round(state):
         state = state.model_copy(update={"release_services": _services_here(listing)})
     services = dict(listing.services)
-    if settings.release_when == "services_steady" and not holding_tasks(listing.tasks, settings):
+    if settings.release_when == "services_steady" and not holding_tasks(
+        listing.tasks, settings.daemon_tasks_hold_instance
+    ):
         unread = set(state.release_services) - set(services)
         if unread:
             services.update(ecs.describe_services(state.cluster, unread))
@@ -523,7 +578,7 @@ def _say_what_holds(
     DescribeServices."""
     if state.done or not past_half_deadline(state, state.deadline_at, now):
         return
-    holding = holding_tasks(observation.tasks, settings)
+    holding = holding_tasks(observation.tasks, settings.daemon_tasks_hold_instance)
     on_instance: dict[str, int] = {}
     for task in holding:
         if task.kind == "service" and task.service:
@@ -624,8 +679,7 @@ def _verified_hold_start(
     trusted: datetime | None = record.started_at if record else None
     heartbeat = state.heartbeat_timeout_seconds
     if state.completes_lifecycle and state.asg_name:
-        hooks = autoscaling.lifecycle_hooks(state.asg_name, fresh=True)
-        ours = next((h for h in hooks if h.name == state.hook_name), None)
+        ours = autoscaling.lifecycle_hook(state.asg_name, state.hook_name, fresh=True)
         heartbeat = ours.heartbeat_timeout_seconds if ours else heartbeat
         activity = autoscaling.termination_started_at(state.asg_name, state.instance_id, now)
         trusted = activity or trusted
@@ -645,7 +699,6 @@ def _verified_hold_start(
 
 def _carry_out(
     plan: Plan,
-    state: DrainState,
     settings: Settings,
     now: datetime,
     *,
@@ -671,7 +724,9 @@ def _carry_out(
         )
 
     if plan.record_heartbeat and not autoscaling.record_heartbeat(*_target(result)):
-        return outcomes.ended(result, "the lifecycle action ended while we were draining")
+        reason = "the lifecycle action ended while we were draining"
+        logger.info("Lifecycle action over", extra={"reason": reason})
+        return result.finished("lifecycle_ended", reason)
 
     if plan.complete_lifecycle:
         completion = _completion(plan, result, settings)
@@ -755,14 +810,7 @@ def _start_loop(
     running = _running_loop_of_action(state, settings, instance, names)
     if running is not None:
         outcomes.duplicate(running)
-        return state.model_copy(
-            update={
-                "execution_name": running,
-                "action": "duplicate",
-                "done": True,
-                "wait_seconds": 0,
-            }
-        )
+        return state.model_copy(update={"execution_name": running}).finished("duplicate")
     if record is not None and record.loop in names:
         names = names[names.index(record.loop) :]  # the current owner first
     for name in names:
@@ -777,9 +825,7 @@ def _start_loop(
         )
         if existing is None or existing.status == "RUNNING":
             outcomes.duplicate(name)
-            return candidate.model_copy(
-                update={"action": "duplicate", "done": True, "wait_seconds": 0}
-            )
+            return candidate.finished("duplicate")
         logger.info(
             "The loop under this name has ended while the action still waits: starting the next",
             extra={"execution": name, "status": existing.status},
@@ -809,4 +855,5 @@ def _continue_in_new_execution(
         )
     stepfunctions.start(settings.state_machine_arn, name, handed.model_dump(mode="json"))
     logger.info("Carrying on in a fresh execution", extra={"execution": name})
-    return state.model_copy(update={"action": "continued", "done": True})
+    # Done here; the fresh execution waits as planned (its wait stays in the answer).
+    return state.finished("continued", wait_seconds=state.wait_seconds)

@@ -15,35 +15,20 @@ which is harmless.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from drain_hook.adapters import autoscaling, ecs, stepfunctions
 from drain_hook.logic import outcomes
-from drain_hook.models.observations import ServiceView, short_services
+from drain_hook.models.answer import Answer
+from drain_hook.models.observations import ServiceView, holding_tasks, short_services
 from drain_hook.models.requests import TaskStoppedRequest
 from drain_hook.observability import logger
 from drain_hook.settings import Settings
 
 
-def on_task_stopped(
-    request: TaskStoppedRequest, settings: Settings, now: datetime
-) -> dict[str, Any]:
-    instance_id: str | None = None
-
-    def answer(action: str, reason: str, tasks_remaining: int | None = None) -> dict[str, Any]:
-        logger.debug("Task event handled", extra={"action": action, "reason": reason})
-        return {
-            "done": True,
-            "instance_id": instance_id,
-            "tasks_remaining": tasks_remaining,
-            "action": action,
-            "wait_seconds": 0,
-            "reason": reason,
-        }
-
+def on_task_stopped(request: TaskStoppedRequest, settings: Settings, now: datetime) -> Answer:
     cluster, arn = request.cluster_arn, request.container_instance_arn
     if not ecs.is_being_drained(cluster, arn):
-        return answer("ignored", "the task's container instance is not one we drain")
+        return Answer.terminal("ignored", "the task's container instance is not one we drain")
 
     # Tasks this container last saw holding the instance, all told to stop: while one of them
     # is still not STOPPED (AWS's current record of it) the instance is held, whatever else.
@@ -52,41 +37,48 @@ def on_task_stopped(
         still = ecs.unstopped_of(cluster, known)
         ecs.note_holders(cluster, arn, still)
         if still:
-            return answer("ignored", f"{len(still)} task(s) told to stop hold the instance")
+            return Answer.terminal(
+                "ignored", f"{len(still)} task(s) told to stop hold the instance"
+            )
 
     instance = ecs.describe_container_instance(cluster, arn)
-    record = instance.drain_record if instance else None
-    action = instance.action_record if instance else None
-    if instance is None or record is None or action is None or instance.status != "DRAINING":
+    if instance is None:
         ecs.note_drain(cluster, arn, under_way=False)
-        if instance is None:
-            return answer("ignored", "ECS has no such container instance")
-        instance_id = instance.ec2_instance_id
-        if record is None:
-            return answer("ignored", "the drain is over (no drain record on the instance)")
-        if action is None:
-            return answer(
-                "ignored", "no lifecycle action recorded: the wait loop completes this drain"
-            )
-        return answer("ignored", f"the container instance is {instance.status}, not DRAINING")
+        return Answer.terminal("ignored", "ECS has no such container instance")
     instance_id = instance.ec2_instance_id
+    record, action = instance.drain_record, instance.action_record
+    if record is None or action is None or instance.status != "DRAINING":
+        ecs.note_drain(cluster, arn, under_way=False)
+        if record is None:
+            why = "the drain is over (no drain record on the instance)"
+        elif action is None:
+            why = "no lifecycle action recorded: the wait loop completes this drain"
+        else:
+            why = f"the container instance is {instance.status}, not DRAINING"
+        return Answer.terminal("ignored", why, instance_id=instance_id)
     logger.append_keys(instance_id=instance_id)
     if settings.daemon_tasks_hold_instance and instance.running_tasks + instance.pending_tasks:
         # Tasks ECS still wants running (or starting) on it: no listing needed to know.
         count = instance.running_tasks + instance.pending_tasks
-        return answer("ignored", f"{count} task(s) still meant to run on the instance", count)
+        return Answer.terminal(
+            "ignored",
+            f"{count} task(s) still meant to run on the instance",
+            instance_id=instance_id,
+            tasks_remaining=count,
+        )
 
     listing = ecs.list_unstopped_tasks(
         cluster, instance, {}, classify=not settings.daemon_tasks_hold_instance
     )
-    holding = [
-        t for t in listing.tasks if settings.daemon_tasks_hold_instance or t.kind != "daemon"
-    ]
+    holding = holding_tasks(listing.tasks, settings.daemon_tasks_hold_instance)
     if holding:
         told = {t.arn for t in holding if t.desired_status == "STOPPED"}
         ecs.note_holders(cluster, arn, told if len(told) == len(holding) else set())
-        return answer(
-            "ignored", f"{len(holding)} unstopped task(s) hold the instance", len(holding)
+        return Answer.terminal(
+            "ignored",
+            f"{len(holding)} unstopped task(s) hold the instance",
+            instance_id=instance_id,
+            tasks_remaining=len(holding),
         )
     # Past the drain deadline the deadline policy stopped these tasks: counted as forced then.
     after_deadline = now >= record.started_at + timedelta(seconds=settings.max_drain_seconds)
@@ -94,21 +86,32 @@ def on_task_stopped(
         short = _short_services(cluster, record.loop, listing, settings)
         if short:
             text = ", ".join(f"{s.name} {s.running}/{s.desired}" for s in short)
-            return answer(
+            return Answer.terminal(
                 "ignored",
                 f"no task holds the instance, but {text} run fewer than desired "
                 "(RELEASE_WHEN=services_steady): the wait loop releases it once they catch up",
-                0,
+                instance_id=instance_id,
+                tasks_remaining=0,
             )
     if not autoscaling.complete_lifecycle_action(
         action.asg_name, action.hook_name, instance_id, None
     ):
-        return answer("lifecycle_ended", "the lifecycle action was already over", 0)
+        return Answer.terminal(
+            "lifecycle_ended",
+            "the lifecycle action was already over",
+            instance_id=instance_id,
+            tasks_remaining=0,
+        )
     outcomes.drain_done_by_event(
         record.started_at, now, listing.last_stopped_at, after_deadline=after_deadline
     )
     logger.info("Drain completed on a task-stopped event", extra={"task": request.task_arn})
-    return answer("completed", "no unstopped task left on the instance: completed at once", 0)
+    return Answer.terminal(
+        "completed",
+        "no unstopped task left on the instance: completed at once",
+        instance_id=instance_id,
+        tasks_remaining=0,
+    )
 
 
 def _short_services(

@@ -10,9 +10,6 @@ that owns the drain releases it, so a stray execution started by hand can't end 
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
@@ -20,31 +17,15 @@ from drain_hook import contract
 from drain_hook.adapters import autoscaling, ecs, stepfunctions
 from drain_hook.errors import ClusterNotFound
 from drain_hook.logic import outcomes, retention
+from drain_hook.models.answer import Answer, AnswerAction
 from drain_hook.models.requests import LoopEndedRequest
 from drain_hook.models.state import DrainState
-from drain_hook.observability import logger
 from drain_hook.settings import Settings
 
 
-def on_loop_ended(request: LoopEndedRequest, settings: Settings, now: datetime) -> dict[str, Any]:
-    instance_id: str | None = None
-
-    def answer(action: str, reason: str) -> dict[str, Any]:
-        logger.info(
-            "Loop end handled",
-            extra={"action": action, "reason": reason, "execution": request.execution_arn},
-        )
-        return {
-            "done": True,
-            "instance_id": instance_id,
-            "tasks_remaining": None,
-            "action": action,
-            "wait_seconds": 0,
-            "reason": reason,
-        }
-
+def on_loop_ended(request: LoopEndedRequest, settings: Settings) -> Answer:
     if request.state_machine_arn != settings.state_machine_arn:
-        return answer("ignored", "an execution of another state machine")
+        return Answer.terminal("ignored", "an execution of another state machine")
     execution = stepfunctions.describe(request.execution_arn)
     if (
         execution is None
@@ -52,12 +33,18 @@ def on_loop_ended(request: LoopEndedRequest, settings: Settings, now: datetime) 
         or execution.status not in contract.LOOP_BAD_ENDS
     ):
         status = execution.status if execution else "unknown"
-        return answer("ignored", f"Step Functions reports this execution {status}")
+        return Answer.terminal("ignored", f"Step Functions reports this execution {status}")
     try:
         state = DrainState.model_validate_json(execution.input or "")
     except ValidationError:
-        return answer("ignored", "the execution's input is not a drain state of this function")
+        return Answer.terminal(
+            "ignored", "the execution's input is not a drain state of this function"
+        )
     instance_id = state.instance_id
+
+    def answer(action: AnswerAction, reason: str) -> Answer:
+        return Answer.terminal(action, reason, instance_id=instance_id)
+
     if not state.completes_lifecycle or state.asg_name is None or state.hook_name is None:
         return answer("ignored", "a report-only drain: no lifecycle action to release")
 

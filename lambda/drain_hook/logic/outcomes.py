@@ -93,13 +93,6 @@ def record_refused(error: str) -> None:
     )
 
 
-def ended(state: DrainState, reason: str) -> DrainState:
-    logger.info("Lifecycle action over", extra={"reason": reason})
-    return state.model_copy(
-        update={"action": "lifecycle_ended", "done": True, "wait_seconds": 0, "reason": reason}
-    )
-
-
 def loop_started(name: str) -> None:
     _count(contract.METRIC_DRAINS_STARTED)
     logger.info("Started the wait loop", extra={"execution": name})

@@ -20,66 +20,58 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from drain_hook import contract
 from drain_hook.adapters import autoscaling, ec2, ecs
 from drain_hook.logic import outcomes
-from drain_hook.models.observations import NO_LOOP, DrainRecord
+from drain_hook.models.answer import Answer
+from drain_hook.models.observations import (
+    DRAINABLE_STATUSES,
+    NO_LOOP,
+    WARMED_PREFIX,
+    DrainRecord,
+)
 from drain_hook.models.requests import SpotWarningRequest, cluster_from_metadata
 from drain_hook.observability import logger
 from drain_hook.settings import Settings
 
-DRAINABLE = ("ACTIVE", "DRAINING")
 
-
-def on_spot_warning(
-    request: SpotWarningRequest, settings: Settings, now: datetime
-) -> dict[str, Any]:
+def on_spot_warning(request: SpotWarningRequest, settings: Settings, now: datetime) -> Answer:
     instance_id = request.instance_id
 
-    def answer(action: str, reason: str) -> dict[str, Any]:
-        logger.info("Spot interruption warning handled", extra={"action": action, "reason": reason})
-        return {
-            "done": True,
-            "instance_id": instance_id,
-            "tasks_remaining": None,
-            "action": action,
-            "wait_seconds": 0,
-            "reason": reason,
-        }
+    def ignored(reason: str) -> Answer:
+        return Answer.terminal("ignored", reason, instance_id=instance_id)
 
     lifecycle = autoscaling.describe_instance(instance_id)
     if lifecycle is None or lifecycle.asg_name not in settings.groups:
         where = f"group {lifecycle.asg_name}" if lifecycle else "no Auto Scaling group"
-        return answer("ignored", f"the instance is in {where}, not one we hook")
-    if lifecycle.lifecycle_state.startswith("Warmed:"):
-        return answer("ignored", "a warm pool instance: never registered with ECS")
+        return ignored(f"the instance is in {where}, not one we hook")
+    if lifecycle.lifecycle_state.startswith(WARMED_PREFIX):
+        return ignored("a warm pool instance: never registered with ECS")
     notice = ec2.pending_interruption(instance_id, contract.SPOT_NOTICE_SECONDS)
     if notice is None:
-        return answer("ignored", "EC2 shows no pending interruption of this instance")
+        return ignored("EC2 shows no pending interruption of this instance")
     interruption_at = notice.interruption_at
     if "hibernat" in notice.code:
         # Hibernation begins at the notice: no two minutes (the same user guide page).
         interruption_at = notice.noticed_at
     logger.append_keys(asg_name=lifecycle.asg_name)
 
-    hooks = autoscaling.lifecycle_hooks(lifecycle.asg_name)
-    ours = next((h for h in hooks if h.name == settings.hook_name), None)
+    ours = autoscaling.lifecycle_hook(lifecycle.asg_name, settings.hook_name)
     cluster = cluster_from_metadata(ours.metadata if ours else None) or settings.cluster_name
     if not cluster:
-        return answer("ignored", "no ECS cluster for the group (hook metadata, CLUSTER_NAME)")
+        return ignored("no ECS cluster for the group (hook metadata, CLUSTER_NAME)")
     logger.append_keys(cluster=cluster)
     instance = ecs.find_container_instance(cluster, instance_id)
     if instance is None:
-        return answer("ignored", f"no container instance for it in cluster {cluster}")
-    if instance.status not in DRAINABLE:
-        return answer("ignored", f"the container instance is {instance.status}")
+        return ignored(f"no container instance for it in cluster {cluster}")
+    if instance.status not in DRAINABLE_STATUSES:
+        return ignored(f"the container instance is {instance.status}")
     if instance.status == "ACTIVE":
         failure = ecs.set_draining(cluster, instance.arn)
         if failure:
             outcomes.drain_refused(failure)
-            return answer("ignored", f"ECS did not set it DRAINING: {failure}")
+            return ignored(f"ECS did not set it DRAINING: {failure}")
     record = instance.drain_record
     if record is None:
         record = DrainRecord(started_at=notice.noticed_at, loop=NO_LOOP)
@@ -98,4 +90,8 @@ def on_spot_warning(
         },
     )
     at = interruption_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return answer("spot_draining", f"EC2 interrupts it at {at}: set DRAINING, time recorded")
+    return Answer.terminal(
+        "spot_draining",
+        f"EC2 interrupts it at {at}: set DRAINING, time recorded",
+        instance_id=instance_id,
+    )

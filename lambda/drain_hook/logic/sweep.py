@@ -47,13 +47,14 @@ from typing import Any
 
 from drain_hook import contract
 from drain_hook.adapters import autoscaling, ecs, sqs, stepfunctions
+from drain_hook.models.answer import Answer
 from drain_hook.models.observations import (
     SWEPT_REUSE_WAIT_STATES,
     SWEPT_WAIT_STATES,
     TERMINATING_TRANSITION,
     GroupView,
 )
-from drain_hook.models.requests import SweepRequest, cluster_from_metadata
+from drain_hook.models.requests import cluster_from_metadata
 from drain_hook.observability import logger
 from drain_hook.settings import Settings
 
@@ -68,18 +69,9 @@ class Waiting:
     lifecycle_state: str
 
 
-def on_sweep(request: SweepRequest, settings: Settings, now: datetime) -> dict[str, Any]:
-    def answer(reason: str, **extra: Any) -> dict[str, Any]:
-        logger.info("Sweep done", extra={"reason": reason, **extra})
-        return {
-            "done": True,
-            "instance_id": None,
-            "tasks_remaining": None,
-            "action": "swept",
-            "wait_seconds": 0,
-            "reason": reason,
-            **extra,
-        }
+def on_sweep(settings: Settings, now: datetime) -> Answer:
+    def answer(reason: str, **details: Any) -> Answer:
+        return Answer.terminal("swept", reason, **details)
 
     if not settings.groups or not settings.hook_name or not settings.intake_queue_url:
         return answer("no hooked groups, hook name or intake queue in the environment: nothing")
@@ -145,8 +137,7 @@ def _drained_before(waiting: list[Waiting], settings: Settings) -> set[str]:
     """The instances ECS records a drain of ours for (a loop, this group, this hook)."""
     clusters: dict[str, set[str]] = {}
     for w in waiting:
-        hooks = autoscaling.lifecycle_hooks(w.group.name)
-        ours = next((h for h in hooks if h.name == settings.hook_name), None)
+        ours = autoscaling.lifecycle_hook(w.group.name, settings.hook_name)
         cluster = cluster_from_metadata(ours.metadata if ours else None) or settings.cluster_name
         if cluster:
             clusters.setdefault(cluster, set()).add(w.group.name)
@@ -180,8 +171,7 @@ def _waited_long_enough(waiting: Waiting, now: datetime) -> bool:
 def _message(waiting: Waiting, settings: Settings, now: datetime) -> dict[str, Any]:
     """A lifecycle message in the EventBridge shape the intake queue takes, addressed by
     instance id (no token: no API gives it) and carrying our hook's metadata (the cluster)."""
-    hooks = autoscaling.lifecycle_hooks(waiting.group.name)
-    ours = next((h for h in hooks if h.name == settings.hook_name), None)
+    ours = autoscaling.lifecycle_hook(waiting.group.name, settings.hook_name)
     detail: dict[str, Any] = {
         "AutoScalingGroupName": waiting.group.name,
         "LifecycleHookName": settings.hook_name,

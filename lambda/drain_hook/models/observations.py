@@ -20,6 +20,15 @@ WARMED_TERMINATING_WAIT = "Warmed:Terminating:Wait"
 WARMED_PENDING_WAIT = "Warmed:Pending:Wait"
 HOOK_WAIT_STATES = frozenset({TERMINATING_WAIT, WARMED_TERMINATING_WAIT, WARMED_PENDING_WAIT})
 TERMINATING_TRANSITION = "autoscaling:EC2_INSTANCE_TERMINATING"
+# A warm pool's lifecycle states begin so; an instance in the pool never registers with ECS.
+WARMED_PREFIX = "Warmed:"
+
+# Container instance statuses ECS drains; it can't move the others to DRAINING
+# (UpdateContainerInstancesState API reference).
+DRAINABLE_STATUSES = frozenset({"ACTIVE", "DRAINING"})
+NOT_DRAINABLE_STATUSES = frozenset(
+    {"REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED", "INACTIVE"}
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,13 @@ class TaskView:
     last_status: str
     desired_status: str
     service: str | None = None  # the service that started it (its group "service:<name>")
+
+
+def holding_tasks(
+    tasks: Iterable[TaskView], daemon_tasks_hold_instance: bool
+) -> tuple[TaskView, ...]:
+    """The tasks that hold the instance: all unstopped ones, daemon tasks only if they hold."""
+    return tuple(task for task in tasks if daemon_tasks_hold_instance or task.kind != "daemon")
 
 
 @dataclass(frozen=True)
@@ -200,8 +216,6 @@ class HookView:
     name: str
     transition: str
     heartbeat_timeout_seconds: int
-    global_timeout_seconds: int
-    default_result: str
     metadata: str | None = None  # NotificationMetadata (ours: {"cluster": "<name>"})
 
     @property

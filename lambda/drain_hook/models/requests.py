@@ -28,9 +28,6 @@ QUEUE_EVENT_SOURCE = "aws:sqs"  # eventSource of an SQS event source mapping's r
 MANUAL_KEYS = ("instance_id", "cluster", "asg_name", "hook_name", "dry_run")
 
 
-BadEventError = InputRejected  # the name earlier releases used
-
-
 @dataclass(frozen=True)
 class LifecycleRequest:
     """A termination lifecycle action to drain and complete (from EventBridge, SNS or by hand)."""
@@ -78,8 +75,6 @@ class LoopEndedRequest:
 @dataclass(frozen=True)
 class SweepRequest:
     """The scheduled rule's event: look for lifecycle actions whose event never came."""
-
-    time: str | None  # the event's time, for the log only
 
 
 @dataclass(frozen=True)
@@ -217,9 +212,8 @@ def _parse_eventbridge(event: dict[str, Any]) -> Request:
         # detail's fields checked one by one.
         return _task_stopped(event.get("detail"))
     if source == contract.SCHEDULE_SOURCE:
-        # Every few minutes, all day: read without pydantic too.
-        time = event.get("time")
-        return SweepRequest(time=time if isinstance(time, str) else None)
+        # Every few minutes, all day: read without pydantic too (nothing in it is needed).
+        return SweepRequest()
     if source == contract.SPOT_SOURCE:
         return _spot_warning(event.get("detail"))
     from aws_lambda_powertools.utilities.parser import parse

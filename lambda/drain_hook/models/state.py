@@ -1,4 +1,4 @@
-"""The drain state: what each invocation returns, and what the wait loop passes back unchanged.
+"""The drain state: what a drain round returns, and what the wait loop passes back unchanged.
 
 A state passed back is input like any other: its types are strict (a number is a JSON number, a
 boolean is true/false) and the drain checks the values that matter (when the hold began, which
@@ -21,28 +21,11 @@ from pydantic import (
     StrictStr,
 )
 
-from drain_hook.models.observations import HOOK_WAIT_STATES, INSTANCE_ID_PATTERN
+from drain_hook.models.answer import Action
+from drain_hook.models.observations import INSTANCE_ID_PATTERN
 
 STATE_VERSION = 2
 
-# The short word that says what this invocation did (documented in the README).
-Action = Literal[
-    "ignored",  # a test notification or an event that needs nothing: no AWS write
-    "not_registered",  # no container instance for this EC2 instance: completed at once
-    "not_drainable",  # REGISTERING, DEREGISTERING, REGISTRATION_FAILED or INACTIVE: completed
-    "draining",  # tasks remain: the wait loop polls again after wait_seconds
-    "duplicate",  # a loop for this lifecycle action is already running: nothing changed
-    "stopping",  # the deadline passed: remaining tasks were told to stop, completing after grace
-    "completed",  # drained: lifecycle action completed with CONTINUE
-    "drained",  # drained, and no lifecycle action to complete (manual invoke without a hook)
-    "deadline",  # the deadline passed with tasks remaining: completed with CONTINUE
-    "agent_lost",  # the ECS agent stayed disconnected past the grace: completed with CONTINUE
-    "released",  # a loop ended badly while the action waited: completed with CONTINUE
-    "lifecycle_ended",  # the instance is no longer held by our hook: nothing more to do
-    "continued",  # the loop carries on in a fresh execution (history limit)
-    "dry_run",  # reported what it would do; wrote nothing
-    "group_deleting",  # the group is being deleted: completed at once, no drain
-]
 HoldStartSource = Literal["scaling_activity", "drain_record", "first_seen"]
 
 
@@ -154,9 +137,14 @@ class DrainState(BaseModel):
         """True when there is a lifecycle action to complete (not a report-only manual drain)."""
         return self.asg_name is not None and self.hook_name is not None
 
-    @property
-    def held_by_hook(self) -> bool:
-        return self.lifecycle_state in HOOK_WAIT_STATES
+    def finished(
+        self, action: Action, reason: str | None = None, *, wait_seconds: int = 0
+    ) -> DrainState:
+        """This state as a terminal answer: done with `action` (and `reason`, when given)."""
+        update: dict[str, Any] = {"done": True, "action": action, "wait_seconds": wait_seconds}
+        if reason is not None:
+            update["reason"] = reason
+        return self.model_copy(update=update)
 
     def elapsed_seconds(self, now: datetime) -> float:
         return (now - self.started_at).total_seconds()

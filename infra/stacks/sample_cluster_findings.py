@@ -1,4 +1,4 @@
-"""cdk-nag acknowledgements for the demo's own cluster capacity (not part of the construct)."""
+"""cdk-nag acknowledgements for the sample cluster's own capacity (not part of the construct)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from ecs_drain_hook.acknowledgements import (
 )
 
 
-def acknowledge_demo_findings(*, instance_role: iam.IRole, group: IConstruct) -> None:
-    """Findings on the demo's instance role and group."""
+def acknowledge_sample_cluster_findings(*, instance_role: iam.IRole, group: IConstruct) -> None:
+    """Findings on the sample cluster's instance role and group."""
     policy = default_policy(instance_role)
     acknowledge(
         policy,
         "AwsSolutions-IAM5[Action::ecs:Submit*]",
         "aws-cdk-lib's ECS agent policy: the agent reports container, task and attachment state "
-        "changes (ecs:Submit*), scoped to the demo cluster.",
+        "changes (ecs:Submit*), scoped to the sample cluster.",
     )
     acknowledge_wildcard_resource(
         policy,
@@ -30,6 +30,6 @@ def acknowledge_demo_findings(*, instance_role: iam.IRole, group: IConstruct) ->
     acknowledge(
         group.node.default_child or group,
         "AwsSolutions-AS3",
-        "Throwaway demo group: its scaling activity and every drain are visible in the activity "
+        "Throwaway sample group: its scaling activity and every drain are visible in the activity "
         "history, the drain logs and the drain alarms.",
     )
