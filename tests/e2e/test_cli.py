@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import boto3
 import pytest
@@ -243,3 +244,24 @@ def test_drain_invokes_the_deployed_lambda(sandbox: SandboxFactory) -> None:
     assert code == EXIT_OK and json.loads(out)["action"] == "draining"
     code, _, err = cli(sb, "drain", instance, "--group", asg)
     assert code == EXIT_REFUSED and "--group and --hook go together" in err
+
+
+def _shown_output(text: str, command: str) -> list[str]:
+    """The lines a doc shows under `$ ecs-drain-hook <command> ...` in a text block."""
+    block = text.split(f"$ ecs-drain-hook {command}", 1)[1].split("\n", 1)[1]
+    return block.split("```", 1)[0].rstrip("\n").splitlines()
+
+
+def test_the_output_the_docs_show_is_the_commands_own(sandbox: SandboxFactory) -> None:
+    """README.md and docs/operations.md show status and explain on this world: the same lines."""
+    repo = Path(__file__).resolve().parents[2]
+    sb = sandbox(seed=5)
+    _, victim, _ = _stuck_world(sb)
+    status = cli(sb, "status")[1].rstrip("\n").splitlines()
+    explain = cli(sb, "explain", victim)[1].rstrip("\n").splitlines()
+    runbook = (repo / "docs" / "operations.md").read_text()
+    assert _shown_output(runbook, "status") == status
+    assert _shown_output(runbook, "explain") == explain
+    # The README shows the status up to the loop's line (the console link left out).
+    readme = _shown_output((repo / "README.md").read_text(), "status")
+    assert readme == status[: len(readme)] and len(readme) >= 10
