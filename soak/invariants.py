@@ -100,6 +100,8 @@ INVARIANTS = (
     "spot_draining",
     "retain_kept",
 )
+# The one excuse that is not about a lifecycle action: a Spot warning's run hit by faults.
+SPOT_DRAINING_FAULTED = "spot_draining_faulted"
 # A Spot warning's Lambda run: bus latency, a cold start, retries of throttled calls.
 SPOT_DRAINING_SECONDS = 10
 TOLERANCE = timedelta(seconds=1)
@@ -1163,7 +1165,7 @@ class _Context:
                 f for f in self.data.faults if noticed - TOLERANCE <= f.at <= window_end
             ] or [r for r in self.data.rejections if noticed <= r[0] <= window_end]
             if faulted or any(i.error and injected(i.error) for i in runs):
-                self.excused.append(f"spot_draining_faulted: {instance}: injected faults")
+                self.excused.append(f"{SPOT_DRAINING_FAULTED}: {instance}: injected faults")
                 continue
             since = "never" if drained is None else f"{_seconds(drained - noticed)} s after"
             out.append(

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from soak.invariants import INVARIANTS, calls_per_run, max_ceiling
+from soak.invariants import INVARIANTS, SPOT_DRAINING_FAULTED, calls_per_run, max_ceiling
 from soak.runner import Outcome, replay_command
 
 
@@ -25,7 +25,8 @@ class Totals:
     violations: Counter[str] = field(default_factory=Counter)  # by invariant
     failing: Counter[str] = field(default_factory=Counter)  # scenarios failing, by invariant
     tags: Counter[str] = field(default_factory=Counter)  # "invariant [tag]"
-    excused: Counter[str] = field(default_factory=Counter)  # excused timeouts, by kind
+    excused: Counter[str] = field(default_factory=Counter)  # excused actions, by kind
+    spot_excused: int = 0  # Spot warnings whose run injected faults hit
     failing_seeds: list[int] = field(default_factory=list)
     calls_max: int = 0
     ceiling_max: int = 0
@@ -52,7 +53,9 @@ class Totals:
         self.failing.update({v.invariant for v in outcome.violations})
         if outcome.violations:
             self.failing_seeds.append(scenario.seed)
-        self.excused.update(line.split(":", 1)[0] for line in outcome.excused)
+        kinds = [line.split(":", 1)[0] for line in outcome.excused]
+        self.spot_excused += kinds.count(SPOT_DRAINING_FAULTED)
+        self.excused.update(k for k in kinds if k != SPOT_DRAINING_FAULTED)
         per_run = calls_per_run(data)
         self.calls_max = max(self.calls_max, max(per_run.values(), default=0))
         self.ceiling_max = max(self.ceiling_max, max_ceiling(data))
@@ -73,8 +76,10 @@ class Totals:
             + ", ".join(f"{k} {v}" for k, v in sorted(self.features.items())),
             "  faults injected by kind: "
             + (", ".join(f"{k} {v}" for k, v in sorted(self.faults.items())) or "none"),
-            "  excused timeouts (the Lambda failed past every retry): "
+            "  excused actions (the Lambda failed past every retry, or EC2 took the instance): "
             + (", ".join(f"{k} {v}" for k, v in sorted(self.excused.items())) or "none"),
+            f"  Spot warnings excused from spot_draining (injected faults hit the run): "
+            f"{self.spot_excused}",
             f"  most AWS calls in one Lambda run: {self.calls_max} (ceiling at most "
             f"{self.ceiling_max})",
         ]
