@@ -53,7 +53,9 @@ MARKED = {"terminate": "marked-for-termination", "stop": "marked-for-stop"}
 @dataclass
 class SpotOptions:
     warning_loss_probability: float = 0.0  # the notice's event is best effort
-    mark_request: bool = True  # UNCONFIRMED: the request is marked at the notice
+    # UNCONFIRMED: the request is marked at the notice. Default off, the answer less favourable
+    # to the product: the Lambda then believes no warning, and the termination round alone drains.
+    mark_request: bool = False
     # UNCONFIRMED: seconds from the notice until a group with Capacity Rebalancing starts the
     # instance's termination (its hooks then hold it); None: it waits for EC2 to take it. The
     # default leaves half of the two minutes to the termination round. A group without

@@ -12,7 +12,7 @@ import pytest
 
 from drain_hook import contract
 from drain_hook.errors import InputRejected
-from local_aws.spot import SpotMarket
+from local_aws.spot import SpotMarket, SpotOptions
 from local_aws.timers import Timers
 from tests.conftest import REGION
 from tests.drain_lambda.conftest import HOOK, World, begin_termination, wait_as_the_loop_does
@@ -55,6 +55,7 @@ def spot_world(world: World, lambda_env) -> tuple[World, SpotMarket, list[str], 
         begin_group_termination=lambda _iid: None,
         region=REGION,
         account_id="123456789012",
+        options=SpotOptions(mark_request=True),  # EC2 confirms the notice (the unmarked: below)
     )
     market.make_spot(instances[0])
     return world, market, instances, arns

@@ -129,6 +129,7 @@ def test_a_spot_warning_drains_at_once_and_the_round_completes_by_the_interrupti
     sandbox: SandboxFactory,
 ) -> None:
     sb = sandbox(seed=7, lambda_env=QUIET)
+    sb.spot.options = SpotOptions(mark_request=True)  # EC2 confirms the notice
     asg = _world(sb, instances=3)
     sb.deploy()
     sb.rebalance_capacity(asg)  # the group terminates it through its hooks before EC2 does
@@ -154,11 +155,42 @@ def test_a_spot_warning_drains_at_once_and_the_round_completes_by_the_interrupti
     assert report.lost_tasks == []
 
 
+def test_a_spot_warning_ec2_does_not_confirm_is_left_to_the_termination_round(
+    sandbox: SandboxFactory,
+) -> None:
+    """The sandbox's default: EC2 does not mark the Spot request (UNCONFIRMED). The warning is
+    believed by no write; the group's termination round drains the instance."""
+    sb = sandbox(seed=7, lambda_env=QUIET)
+    asg = _world(sb, instances=3)
+    sb.deploy()
+    sb.rebalance_capacity(asg)
+    [victim] = sb.scale_in_candidates(asg, 1)
+    sb.settle()
+    sb.make_spot(victim)
+    draining: list = []
+    sb.sim.listeners.append(
+        lambda ev: (
+            draining.append(ev.at)
+            if ev.kind == "instance_draining" and ev.details.get("instance") == victim
+            else None
+        )
+    )
+    notice = sb.interrupt_spot(victim)
+    sb.advance(notice.interrupt_at + timedelta(seconds=30))
+    sb.run()
+    warned = [r for r in _results(sb) if r.get("instance_id") == victim]
+    assert warned[0]["action"] == "ignored"
+    after = sb.spot.options.group_termination_after_seconds
+    assert draining and (draining[0] - notice.noticed_at).total_seconds() >= after
+
+
 @pytest.mark.parametrize(
     "rebalancing, options",
     [
-        (False, SpotOptions()),  # documented: without Capacity Rebalancing the group waits
-        (True, SpotOptions(group_termination_after_seconds=None)),  # the knob's other answer
+        # documented: without Capacity Rebalancing the group waits
+        (False, SpotOptions(mark_request=True)),
+        # the knob's other answer
+        (True, SpotOptions(mark_request=True, group_termination_after_seconds=None)),
     ],
     ids=["no-capacity-rebalancing", "rebalancing-group-waits"],
 )
@@ -188,6 +220,7 @@ def test_a_spot_warning_for_an_instance_we_do_not_hook_writes_nothing(
     sandbox: SandboxFactory,
 ) -> None:
     sb = sandbox(seed=9, lambda_env=QUIET)
+    sb.spot.options = SpotOptions(mark_request=True)  # ignored for being unhooked, not unconfirmed
     _world(sb, instances=2)
     other = sb.add_cluster("c2", instances=1)
     sb.deploy(asg_names=["c1-asg"])

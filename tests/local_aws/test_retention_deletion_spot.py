@@ -208,7 +208,7 @@ def test_a_notice_marks_the_request_emits_the_warning_and_ec2_takes_it_at_two_mi
     assert _group(asg)["CapacityRebalance"] is True
     iid = sorted(lifecycle_states(asg))[0]
     put: list[dict[str, Any]] = []
-    market = _market(clock, put)
+    market = _market(clock, put, mark_request=True)
     market.make_spot(iid)
     assert _request(iid)["Status"]["Code"] == "fulfilled"
     start = clock.now()
@@ -247,6 +247,8 @@ def test_without_capacity_rebalancing_the_group_waits_for_ec2(clock: VirtualCloc
 
 
 def test_spot_knobs(clock: VirtualClock) -> None:
+    # Unmarked is the default: the UNCONFIRMED answer less favourable to the product.
+    assert SpotOptions().mark_request is False
     asg = make_group(size=2)
     asg.update_auto_scaling_group(AutoScalingGroupName="g", CapacityRebalance=True)
     iid = sorted(lifecycle_states(asg))[0]
