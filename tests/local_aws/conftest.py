@@ -9,6 +9,7 @@ from moto import mock_aws
 
 from local_aws import autoscaling, ecs_states
 from local_aws.clock import RealClock, VirtualClock
+from tests.e2e.conftest import sandbox  # noqa: F401  (the sandbox fixture, shared)
 
 REGION = "us-east-1"
 

@@ -5,29 +5,14 @@ replacements launched as they begin, the next batch after the warmup; UNCONFIRME
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from local_aws import autoscaling, instance_refresh
 from local_aws.sandbox import Sandbox
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Callable[..., Sandbox]]:
-    opened: list[Sandbox] = []
-
-    def make(**kwargs: Any) -> Sandbox:
-        sb = Sandbox(**kwargs).__enter__()
-        opened.append(sb)
-        return sb
-
-    yield make
-    for sb in reversed(opened):
-        sb.__exit__(None, None, None)
 
 
 def _group(sb: Sandbox, size: int = 4) -> str:

@@ -4,30 +4,14 @@ lasts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, ClassVar
-
-import pytest
+from typing import ClassVar
 
 from local_aws.sandbox import Sandbox
 from local_aws.service_events import EVENTS_KEPT, REPEAT_AFTER, ServiceEvents
 
 CLUSTER = "c1"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Callable[..., Sandbox]]:
-    opened: list[Sandbox] = []
-
-    def make(**kwargs: Any) -> Sandbox:
-        sb = Sandbox(**kwargs).__enter__()
-        opened.append(sb)
-        return sb
-
-    yield make
-    for sb in reversed(opened):
-        sb.__exit__(None, None, None)
 
 
 def _events(sb: Sandbox, service: str) -> list[dict]:
